@@ -1,0 +1,34 @@
+# Two commands: `make demo` (set up and run the main job) and `make test` (set up and run the tests).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+THREADS ?= 2
+
+.PHONY: demo test setup setup-dev lint clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+demo: setup
+	$(BIN)/rnnlab train --threads $(THREADS)
+
+lint: setup-dev
+	$(BIN)/ruff check rnnlab tests benchmarks
+
+test: setup-dev
+	$(BIN)/ruff check rnnlab tests benchmarks
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,164 @@
+"""Batching: token ids -> batch-first tensors. Never reads files.
+
+Shapes: B batch, T time (`seq_len` for TBPTT chunks), N stream length, C context.
+
+- `PaddedBatches`: many variable-length sequences (one per line). Each becomes
+  inputs `[<bos>, w1 .. wn]` and targets `[w1 .. wn, <eos>]`, padded to the longest in the
+  batch with `<pad>` / IGNORE_INDEX, with `lengths`. Reshuffled every epoch from (seed, epoch).
+- `BpttStream`: one long stream cut into TBPTT chunks, two partitionings (d2l 9.3):
+
+    sequential: the stream is laid out as B rows read in parallel; chunk k of every row
+                continues chunk k-1, so the state is carried across batches (reset only at
+                the start of an epoch).
+        stream  a b c d e f g h i j k l m n o p q r s t u v w x   (N=24, B=2, seq_len=3)
+        row 0   a b c | d e f | g h i | j k       rows of (N-1)//B = 11 tokens
+        row 1   l m n | o p q | r s t | u v
+                batch0  batch1  batch2  batch3    (targets: each row shifted by one)
+    random:     each epoch starts at a random offset, cuts chunks of seq_len and shuffles
+                them; neighbouring batches are unrelated, so the state resets every batch.
+
+- `windows(ids, context)`: fixed windows (N-C, C) -> next token (N-C,) for window models
+  fitted outside the shared batches.
+
+Ids are kept as compact int32 NumPy arrays and widened per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+from rnnlab.errors import RnnlabError
+from rnnlab.losses import IGNORE_INDEX
+from rnnlab.models.base import LMBatch
+from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+Partition = Literal["sequential", "random"]
+
+
+def _generator(seed: int, epoch: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(seed * 1_000_003 + epoch)
+    return g
+
+
+def pad_batch(seqs: Sequence[Sequence[int]]) -> LMBatch:
+    """Sequences of ids (without <bos>/<eos>) -> a padded LMBatch."""
+    lengths = [len(s) + 1 for s in seqs]
+    T = max(lengths)
+    B = len(seqs)
+    inputs = torch.full((B, T), PAD_ID, dtype=torch.long)
+    targets = torch.full((B, T), IGNORE_INDEX, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids = torch.as_tensor(s, dtype=torch.long)
+        n = len(s)
+        inputs[i, 0] = BOS_ID
+        inputs[i, 1 : n + 1] = ids
+        targets[i, :n] = ids
+        targets[i, n] = EOS_ID
+    return LMBatch(inputs, targets, torch.tensor(lengths), True)
+
+
+class PaddedBatches:
+    def __init__(
+        self, seqs: list[list[int]], batch_size: int, shuffle: bool = True, seed: int = 0
+    ) -> None:
+        if not seqs:
+            raise RnnlabError("no sequences to batch; the data split is empty")
+        self.seqs, self.batch_size, self.shuffle, self.seed = seqs, batch_size, shuffle, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.seqs) // self.batch_size)
+
+    def num_tokens(self) -> int:
+        return sum(len(s) + 1 for s in self.seqs)
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[LMBatch]:
+        """Batches of one epoch, from batch index `start` (to resume mid-epoch exactly)."""
+        n = len(self.seqs)
+        order = (
+            torch.randperm(n, generator=_generator(self.seed, epoch)).tolist()
+            if self.shuffle else list(range(n))
+        )
+        for b in range(start, len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield pad_batch([self.seqs[i] for i in idx])
+
+
+class BpttStream:
+    def __init__(
+        self,
+        ids: np.ndarray | Sequence[int],
+        batch_size: int,
+        seq_len: int,
+        partition: Partition = "sequential",
+        seed: int = 0,
+    ) -> None:
+        self.ids = np.asarray(ids, dtype=np.int32)  # (N,) compact: 4 bytes a token
+        if partition not in ("sequential", "random"):
+            raise RnnlabError(f"partition must be 'sequential' or 'random', got {partition!r}")
+        if len(self.ids) < seq_len + 1:
+            raise RnnlabError(
+                f"the stream has {len(self.ids)} tokens, fewer than --seq-len {seq_len} + 1; "
+                "use a shorter --seq-len or more data"
+            )
+        self.batch_size = max(1, min(batch_size, (len(self.ids) - 1) // seq_len))
+        self.seq_len, self.partition, self.seed = seq_len, partition, seed
+
+    def __len__(self) -> int:
+        if self.partition == "sequential":
+            rows = (len(self.ids) - 1) // self.batch_size
+            return -(-rows // self.seq_len)
+        return max(1, (len(self.ids) - 1) // self.seq_len // self.batch_size)
+
+    def num_tokens(self) -> int:
+        return len(self.ids) - 1
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[LMBatch]:
+        if self.partition == "sequential":
+            yield from self._sequential(start)
+        else:
+            yield from self._random(epoch, start)
+
+    def _sequential(self, start: int) -> Iterator[LMBatch]:
+        B, T = self.batch_size, self.seq_len
+        rows = (len(self.ids) - 1) // B
+        # (B, rows) views of the int32 stream: row r reads ids[r*rows : (r+1)*rows] and its
+        # targets are the same stretch shifted by one; widened to int64 one chunk at a time
+        x = self.ids[: rows * B].reshape(B, rows)
+        y = self.ids[1 : rows * B + 1].reshape(B, rows)
+        for k in range(start, len(self)):
+            s = k * T
+            yield LMBatch(
+                torch.from_numpy(x[:, s : s + T].astype(np.int64)),
+                torch.from_numpy(y[:, s : s + T].astype(np.int64)),
+                None,
+                k == 0,
+            )
+
+    def _random(self, epoch: int, start: int) -> Iterator[LMBatch]:
+        B, T = self.batch_size, self.seq_len
+        g = _generator(self.seed, epoch)
+        offset = int(torch.randint(0, T, (1,), generator=g))
+        n_chunks = (len(self.ids) - 1 - offset) // T
+        starts = offset + T * torch.randperm(n_chunks, generator=g)
+        ids = self.ids
+        for k in range(start, len(self)):
+            st = starts[k * B : (k + 1) * B].tolist()
+            if not st:
+                return
+            x = np.stack([ids[s : s + T] for s in st]).astype(np.int64)  # (B, T)
+            y = np.stack([ids[s + 1 : s + T + 1] for s in st]).astype(np.int64)
+            yield LMBatch(torch.from_numpy(x), torch.from_numpy(y), None, True)
+
+
+def windows(ids: np.ndarray | Sequence[int], context: int) -> tuple[np.ndarray, np.ndarray]:
+    """All windows of `context` tokens and the token after each: (N-C, C), (N-C,)."""
+    a = np.asarray(ids)
+    if len(a) <= context:
+        raise RnnlabError(f"need more than --context {context} tokens, got {len(a)}")
+    x = np.lib.stride_tricks.sliding_window_view(a[:-1], context)  # (N-C, C)
+    return x.copy(), a[context:].copy()

@@ -1,0 +1,99 @@
+"""Checkpoints: config + tokenizer + weights + training position, in one file.
+
+The payload is a dict of plain Python values and tensors saved with `torch.save` and read
+back with `weights_only=True`, so loading never runs pickled code. Optimizer state is nested,
+which is why this is not a bare safetensors file. Writes are atomic: a temporary file in
+the same folder, fsync, then `os.replace`, so a crash leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnlab.errors import RnnlabError
+from rnnlab.tokenizers import Tokenizer
+
+FORMAT = "rnnlab-checkpoint"
+VERSION = 1
+BEST, LAST = "best.pt", "last.pt"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)`, then move the result over `path` in one step."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    payload = {"format": FORMAT, "version": VERSION, **payload}
+    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def resolve(path: str | Path) -> Path:
+    """A run folder means its best checkpoint (or its last one, if no best was written)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in (BEST, LAST):
+            if (p / name).is_file():
+                return p / name
+        raise RnnlabError(
+            f"run folder {str(p)!r} holds no checkpoint ({BEST} or {LAST}); "
+            "train into it first or pass a checkpoint file"
+        )
+    if not p.exists():
+        raise RnnlabError(f"checkpoint {str(p)!r} does not exist; pass a run folder or a .pt file")
+    return p
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    p = resolve(path)
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for truncated or foreign files
+        raise RnnlabError(
+            f"checkpoint {str(p)!r} is corrupt or not a PyTorch file ({type(e).__name__}); "
+            "use a checkpoint written by `rnnlab train`"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise RnnlabError(
+            f"{str(p)!r} is not an rnnlab checkpoint; use one written by `rnnlab train`"
+        )
+    if payload.get("version", 0) > VERSION:
+        raise RnnlabError(
+            f"checkpoint {str(p)!r} has format version {payload['version']}, newer than this "
+            f"rnnlab reads ({VERSION}); upgrade rnnlab"
+        )
+    return payload
+
+
+def model_from_payload(payload: dict[str, Any]) -> tuple[nn.Module, Tokenizer]:
+    from rnnlab.models import rebuild
+
+    model = rebuild(payload["model_class"], payload["hparams"])
+    try:
+        model.load_state_dict(payload["model_state"])
+    except (RuntimeError, KeyError) as e:
+        raise RnnlabError(
+            f"checkpoint weights do not fit the model they name ({e}); the file is damaged"
+        ) from None
+    model.eval()
+    return model, Tokenizer.from_dict(payload["tokenizer"])
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:
+    payload = load_checkpoint(path)
+    model, tok = model_from_payload(payload)
+    return model, tok, payload

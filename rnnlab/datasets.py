@@ -1,0 +1,113 @@
+"""Readers: files (or embedded sources) -> Python strings. No tensors here.
+
+- `read_text(path)`: one long stream (`--format text`)
+- `read_lines(path)`: one example per line (`--format lines`); every line counts, blank ones too
+- `embedded_names()`: real Spanish first names from the `faker` package (no network)
+- `split_lines`, `split_text`: the deterministic seeded train/val/test splits
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import random
+from pathlib import Path
+
+from rnnlab.errors import RnnlabError
+
+EMBEDDED_NAMES = "embedded:spanish-names"
+
+
+def read_text(path: str | Path, what: str = "--data") -> str:
+    """Read a UTF-8 text file, refusing missing, empty, binary and non-UTF-8 files."""
+    p = Path(path)
+    if not p.exists():
+        raise RnnlabError(f"{what}: file {str(p)!r} does not exist; check the path")
+    if p.is_dir():
+        raise RnnlabError(f"{what}: {str(p)!r} is a directory; pass a text file")
+    raw = p.read_bytes()
+    if not raw.strip():
+        raise RnnlabError(f"{what}: file {str(p)!r} is empty; pass a file with text in it")
+    if b"\x00" in raw[:65536]:
+        raise RnnlabError(
+            f"{what}: file {str(p)!r} looks binary (it contains NUL bytes); pass a UTF-8 text file"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RnnlabError(
+            f"{what}: file {str(p)!r} is not valid UTF-8 (bad byte at offset {e.start}); "
+            "convert it, e.g. `iconv -f latin1 -t utf-8`"
+        ) from None
+    return text.replace("\r\n", "\n")
+
+
+def read_lines(path: str | Path, what: str = "--data") -> list[str]:
+    """One example per line. A final newline does not start an extra (empty) example."""
+    text = read_text(path, what)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def embedded_names() -> list[str]:
+    """Distinct first names of faker's Spanish-language person providers (es_ES, es_MX, es_AR,
+    es_CO, es_CL, ...), sorted. Real names, shipped with the package: no download."""
+    import faker.providers.person as person
+
+    names: set[str] = set()
+    for mod in pkgutil.iter_modules(person.__path__):
+        if not mod.name.startswith("es"):
+            continue
+        provider = importlib.import_module(f"faker.providers.person.{mod.name}").Provider
+        for attr in ("first_names", "first_names_male", "first_names_female"):
+            for klass in provider.__mro__:  # some locales define these as properties
+                value = klass.__dict__.get(attr)
+                if isinstance(value, dict | list | tuple):
+                    names.update(str(n).strip() for n in value)
+                    break
+    return sorted(n for n in names if n)
+
+
+def split_sizes(n: int, val_size: int | None, test_size: int | None) -> tuple[int, int]:
+    """Default: 1000 each, at most 10% of the examples each."""
+    default = min(1000, n // 10)
+    return (default if val_size is None else val_size, default if test_size is None else test_size)
+
+
+def split_lines(
+    lines: list[str], seed: int, val_size: int | None = None, test_size: int | None = None
+) -> tuple[list[str], list[str], list[str]]:
+    """Shuffle a copy with `random.Random(seed)`; test = first `test_size`, val = next
+    `val_size`, train = the rest. The same seed gives every model the same split."""
+    n_val, n_test = split_sizes(len(lines), val_size, test_size)
+    if n_val < 0 or n_test < 0 or n_val + n_test >= len(lines):
+        raise RnnlabError(
+            f"split sizes val={n_val} test={n_test} leave no training data out of {len(lines)} "
+            "examples; lower --val-size/--test-size"
+        )
+    shuffled = list(lines)
+    random.Random(seed).shuffle(shuffled)
+    test = shuffled[:n_test]
+    val = shuffled[n_test : n_test + n_val]
+    return shuffled[n_test + n_val :], val, test
+
+
+def split_text(text: str, val_fraction: float, test_fraction: float) -> tuple[str, str, str]:
+    """Contiguous split of a stream (never shuffled: neighbouring text is correlated):
+    train | val | test, cut at line breaks where there are any."""
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise RnnlabError(
+            f"--val-fraction {val_fraction} and --test-fraction {test_fraction} must be in [0, 1) "
+            "and leave training data"
+        )
+    n = len(text)
+
+    def cut(pos: int) -> int:
+        nl = text.rfind("\n", 0, pos)
+        return nl + 1 if nl > 0 and pos - nl < 10_000 else pos
+
+    a = cut(int(n * (1 - val_fraction - test_fraction)))
+    b = cut(int(n * (1 - test_fraction)))
+    return text[:a], text[a:b], text[b:]

@@ -1,0 +1,51 @@
+"""Model registry: `--model` names -> constructors, and rebuilding from checkpoint hparams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from rnnlab.errors import RnnlabError
+from rnnlab.models.lm import RecurrentLM
+from rnnlab.models.window import WindowLM
+
+LM_MODELS = ("bigram", "ngram", "linear", "mlp", "cnn", "rnn", "gru", "lstm")
+
+
+def model_class(name: str) -> type[nn.Module]:
+    if name in ("bigram", "ngram"):
+        from rnnlab.models.ngram import NGramLM
+
+        return NGramLM
+    if name in ("linear", "mlp", "cnn"):
+        return WindowLM
+    if name in ("rnn", "gru", "lstm"):
+        return RecurrentLM
+    raise RnnlabError(
+        f"unknown model {name!r}; choose one of: {', '.join(LM_MODELS)}"
+    )
+
+
+def build_lm(name: str, vocab_size: int, **kw: Any) -> nn.Module:
+    """Build a language model by `--model` name; `kw` are the model's hyper-parameters."""
+    cls = model_class(name)
+    if name == "bigram":
+        kw = {"order": 2, "smoothing": "add-k", "k": kw.get("k", 1.0)}
+    elif name in ("linear", "mlp", "cnn"):
+        kw = {**kw, "kind": name}
+    elif name in ("rnn", "gru", "lstm"):
+        kw = {**kw, "cell": name}
+    return cls(vocab_size=vocab_size, **kw)
+
+
+def rebuild(class_name: str, hparams: dict[str, Any]) -> nn.Module:
+    """Rebuild a model from the class name and hparams stored in a checkpoint."""
+    classes = {"RecurrentLM": RecurrentLM, "WindowLM": WindowLM}
+    if class_name == "NGramLM":
+        from rnnlab.models.ngram import NGramLM
+
+        classes["NGramLM"] = NGramLM
+    if class_name not in classes:
+        raise RnnlabError(f"checkpoint names an unknown model class {class_name!r}")
+    return classes[class_name](**hparams)

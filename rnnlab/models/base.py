@@ -1,0 +1,51 @@
+"""The contracts every model follows.
+
+Shapes: B batch, T time, V vocabulary, H hidden, L layers.
+
+- `forward(batch, state=None) -> Output`: logits for every position, the mean loss over real
+  targets (targets equal to `IGNORE_INDEX` are skipped) and the final recurrent state.
+- Generative models add the decoding protocol, which carries the state token by token so no
+  model ever re-reads its history:
+    `prefill(prompt (B, T)) -> (logits (B, V), state)`  logits for the token after the prompt
+    `step(token (B,), state) -> (logits (B, V), state)`
+- Count-based models (`CountModel`) are fitted by one pass of counting instead of gradients.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from torch import Tensor
+
+# A recurrent state: (L, B, H) for Elman/GRU, (h, c) for LSTM; window models keep the last
+# tokens (B, context); any model may use a tuple of tensors.
+State = Tensor | tuple[Tensor, ...]
+
+
+class Output(NamedTuple):
+    logits: Tensor  # lm/tagger (B, T, V) · classifier (B, K) · forecaster (B, H, F)
+    loss: Tensor | None  # scalar mean over real targets; None without targets
+    state: State | None  # final recurrent state (TBPTT carry-over, decoding)
+
+
+class LMBatch(NamedTuple):
+    """One batch for language modeling. `inputs[:, t]` predicts `targets[:, t]`."""
+
+    inputs: Tensor  # (B, T) int64 token ids, <pad>=0 after each sequence's end
+    targets: Tensor  # (B, T) int64, IGNORE_INDEX on padding
+    lengths: Tensor | None  # (B,) real lengths for padded batches; None for full stream chunks
+    reset: bool = True  # False: continue from the previous batch's state (sequential TBPTT)
+
+
+@runtime_checkable
+class Generative(Protocol):
+    def prefill(self, prompt: Tensor) -> tuple[Tensor, State | None]: ...
+
+    def step(self, token: Tensor, state: State | None) -> tuple[Tensor, State | None]: ...
+
+
+@runtime_checkable
+class CountModel(Protocol):
+    """A model estimated by counting: `fit_counts` replaces gradient training."""
+
+    def fit_counts(self, sequences: list[list[int]]) -> None: ...

@@ -1,0 +1,213 @@
+"""Trainer: fits any model of the `Output` contract to any batch source. Task-agnostic.
+
+A batch source has `epoch(epoch, start) -> Iterator[batch]` and `__len__`. The trainer is the
+only place recurrent state is carried between batches (see `_carry`). It evaluates every
+`eval_every` steps, keeps the best weights (`best.pt`) and the full training position
+(`last.pt`: weights, optimizer, schedule, RNG state, epoch/batch position, carried state), so
+`resume` continues a killed run to the same weights an uninterrupted run reaches.
+Progress goes to a callback: no printing here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from rnnlab.checkpoint import BEST, LAST, save_checkpoint
+from rnnlab.config import TrainConfig
+from rnnlab.errors import RnnlabError
+from rnnlab.metrics import evaluate
+from rnnlab.models.base import State
+from rnnlab.models.lm import repackage
+
+
+class BatchSource(Protocol):
+    def epoch(self, epoch: int = 0, start: int = 0): ...
+
+    def __len__(self) -> int: ...
+
+
+@dataclass
+class History:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    best_val: float = math.inf
+    best_step: int = 0
+    steps: int = 0
+    stopped: str = ""
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        # no weight decay on biases, norms and embeddings' rows of rare tokens alike: decay
+        # matrices only (as nanoGPT), which regularizes without shrinking biases toward zero
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    raise RnnlabError(f"--optimizer must be 'adamw' or 'sgd', got {cfg.optimizer!r}")
+
+
+def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
+    """Multiplier of the base lr at `step` (0-based)."""
+    if cfg.warmup and step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "cosine":
+        span = max(1, total_steps - cfg.warmup)
+        progress = min(1.0, (step - cfg.warmup) / span)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))  # floor at 10% of lr
+    if cfg.schedule == "step":  # Zaremba et al. 2014: decay once per epoch after a start
+        epoch = step // max(1, steps_per_epoch)
+        return cfg.lr_decay ** max(0, epoch - cfg.decay_start + 1)
+    raise RnnlabError(
+        f"--schedule must be 'constant', 'cosine' or 'step', got {cfg.schedule!r}"
+    )
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out_dir: Path | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        extra_payload: dict[str, Any] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.on_event = on_event or (lambda event: None)
+        self.extra = extra_payload or {}  # config, tokenizer ... stored in every checkpoint
+
+    def _payload(self, model: nn.Module, **more: Any) -> dict[str, Any]:
+        return {
+            "model_class": type(model).__name__,
+            "hparams": dict(model.hparams),
+            "model_state": model.state_dict(),
+            **self.extra,
+            **more,
+        }
+
+    def fit(
+        self,
+        model: nn.Module,
+        train: BatchSource,
+        val: BatchSource | None = None,
+        resume: dict[str, Any] | None = None,
+    ) -> History:
+        cfg = self.cfg
+        opt = make_optimizer(model, cfg)
+        steps_per_epoch = len(train)
+        total = cfg.max_steps
+        if cfg.max_epochs is not None:
+            total = min(total, cfg.max_epochs * steps_per_epoch)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: lr_factor(cfg, s, steps_per_epoch, total)
+        )
+        hist = History()
+        step, epoch, start, elapsed, bad = 0, 0, 0, 0.0, 0
+        state: State | None = None
+        if resume is not None:
+            model.load_state_dict(resume["model_state"])
+            opt.load_state_dict(resume["optimizer_state"])
+            sched.load_state_dict(resume["scheduler_state"])
+            torch.set_rng_state(resume["rng_state"])
+            t = resume["trainer"]
+            step, epoch, start, elapsed, bad = (
+                t["step"], t["epoch"], t["batch"], t["elapsed"], t["bad_evals"]
+            )
+            hist.best_val, hist.best_step = t["best_val"], t["best_step"]
+            state = resume.get("carry")
+        else:
+            torch.manual_seed(cfg.seed)
+        model.train()
+        t0 = time.perf_counter() - elapsed
+        running, running_n = 0.0, 0
+
+        def checkpoint(kind: str) -> None:
+            if self.out_dir is None:
+                return
+            trainer_state = {
+                "step": step, "epoch": epoch, "batch": start, "elapsed": time.perf_counter() - t0,
+                "bad_evals": bad, "best_val": hist.best_val, "best_step": hist.best_step,
+            }
+            if kind == BEST:
+                save_checkpoint(self.out_dir / BEST, self._payload(model, trainer=trainer_state))
+                return
+            save_checkpoint(self.out_dir / LAST, self._payload(
+                model, trainer=trainer_state, optimizer_state=opt.state_dict(),
+                scheduler_state=sched.state_dict(), rng_state=torch.get_rng_state(),
+                carry=state,
+            ))
+
+        def stop_reason() -> str:
+            if step >= total:
+                return "max_steps" if total == cfg.max_steps else "max_epochs"
+            if cfg.max_time is not None and time.perf_counter() - t0 >= cfg.max_time:
+                return "max_time"
+            if cfg.patience is not None and bad >= cfg.patience:
+                return "early_stopping"
+            return ""
+
+        while not stop_reason():
+            for batch in train.epoch(epoch, start):
+                if batch.reset:
+                    state = None
+                # Truncated BPTT: the carried state keeps its values but not the graph that
+                # made it, so backward stops at the chunk boundary instead of running through
+                # the whole stream (and memory stays bounded by one chunk).
+                state = repackage(state)
+                out = model(batch, state)
+                opt.zero_grad(set_to_none=True)
+                out.loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    model.parameters(), cfg.clip if cfg.clip is not None else math.inf
+                )
+                opt.step()
+                sched.step()
+                state = out.state
+                step += 1
+                start += 1
+                if start >= len(train):  # (epoch, start) always names the next batch
+                    epoch, start = epoch + 1, 0
+                loss = out.loss.item()
+                running, running_n = running + loss, running_n + 1
+                self.on_event({"event": "step", "step": step, "loss": loss,
+                               "grad_norm": float(grad_norm), "total": total})
+                reason = stop_reason()
+                if step % cfg.eval_every == 0 or reason:
+                    record = {"step": step, "epoch": round(step / steps_per_epoch, 4),
+                              "train_loss": running / running_n,
+                              "lr": opt.param_groups[0]["lr"], "grad_norm": float(grad_norm),
+                              "time": round(time.perf_counter() - t0, 3)}
+                    running, running_n = 0.0, 0
+                    if val is not None:
+                        metrics = evaluate(model, val.epoch(0))
+                        record.update({f"val_{k}": v for k, v in metrics.items()})
+                        if metrics["nll"] < hist.best_val:
+                            hist.best_val, hist.best_step, bad = metrics["nll"], step, 0
+                            checkpoint(BEST)
+                        else:
+                            bad += 1
+                    hist.records.append(record)
+                    checkpoint(LAST)
+                    self.on_event({"event": "eval", **record})
+                    reason = stop_reason()  # early stopping may trigger after this eval
+                if reason:
+                    break
+        hist.stopped = stop_reason()
+        hist.steps = step
+        if val is None and self.out_dir is not None:
+            checkpoint(BEST)
+        return hist
