@@ -134,7 +134,8 @@ def beam_search(
     beams: list[tuple[list[int], float]] = [([], 0.0)]
     finished: list[tuple[list[int], float]] = []
     for t in range(max_new_tokens):
-        logp = F.log_softmax(_never(logits).float(), dim=-1)  # (K, V)
+        # the model's own log-probabilities (not renormalized), <pad>/<bos> excluded
+        logp = _never(F.log_softmax(logits.float(), dim=-1))  # (K, V)
         K, V = logp.shape
         scores = torch.tensor([s for _, s in beams]).unsqueeze(1) + logp  # (K, V)
         top = torch.topk(scores.flatten(), min(2 * num_beams, K * V))

@@ -181,6 +181,7 @@ def train_lm(
     train_ids = encode_split(tok, fmt, splits.train)
     val_ids = encode_split(tok, fmt, splits.val)
     test_ids = encode_split(tok, fmt, splits.test)
+    torch.manual_seed(cfg.train.seed)  # the initial weights depend on the seed alone
     model = build_lm(cfg.model.model, len(tok), **model_kwargs(cfg))
     train_b = make_batches(cfg, train_ids, train=True)
     val_b = make_batches(cfg, val_ids, train=False)

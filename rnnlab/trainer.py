@@ -59,16 +59,16 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     raise RnnlabError(f"--optimizer must be 'adamw' or 'sgd', got {cfg.optimizer!r}")
 
 
-def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
-    """Multiplier of the base lr at `step` (0-based)."""
+def lr_factor(cfg: TrainConfig, step: int, progress: float, steps_per_epoch: int) -> float:
+    """Multiplier of the base lr at `step` (0-based); `progress` in [0, 1] is the fraction of
+    the budget spent (steps, or time when --max-time binds first), so a cosine schedule
+    anneals within whichever limit ends the run."""
     if cfg.warmup and step < cfg.warmup:
         return (step + 1) / cfg.warmup
     if cfg.schedule == "constant":
         return 1.0
     if cfg.schedule == "cosine":
-        span = max(1, total_steps - cfg.warmup)
-        progress = min(1.0, (step - cfg.warmup) / span)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))  # floor at 10% of lr
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))  # floor: 10%
     if cfg.schedule == "step":  # Zaremba et al. 2014: decay once per epoch after a start
         epoch = step // max(1, steps_per_epoch)
         return cfg.lr_decay ** max(0, epoch - cfg.decay_start + 1)
@@ -112,16 +112,12 @@ class Trainer:
         total = cfg.max_steps
         if cfg.max_epochs is not None:
             total = min(total, cfg.max_epochs * steps_per_epoch)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: lr_factor(cfg, s, steps_per_epoch, total)
-        )
         hist = History()
         step, epoch, start, elapsed, bad = 0, 0, 0, 0.0, 0
         state: State | None = None
         if resume is not None:
             model.load_state_dict(resume["model_state"])
             opt.load_state_dict(resume["optimizer_state"])
-            sched.load_state_dict(resume["scheduler_state"])
             torch.set_rng_state(resume["rng_state"])
             t = resume["trainer"]
             step, epoch, start, elapsed, bad = (
@@ -147,7 +143,7 @@ class Trainer:
                 return
             save_checkpoint(self.out_dir / LAST, self._payload(
                 model, trainer=trainer_state, optimizer_state=opt.state_dict(),
-                scheduler_state=sched.state_dict(), rng_state=torch.get_rng_state(),
+                rng_state=torch.get_rng_state(),
                 carry=state,
             ))
 
@@ -174,8 +170,12 @@ class Trainer:
                 grad_norm = torch.nn.utils.clip_grad_norm_(
                     model.parameters(), cfg.clip if cfg.clip is not None else math.inf
                 )
+                progress = step / total
+                if cfg.max_time:
+                    progress = max(progress, (time.perf_counter() - t0) / cfg.max_time)
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * lr_factor(cfg, step, progress, steps_per_epoch)
                 opt.step()
-                sched.step()
                 state = out.state
                 step += 1
                 start += 1

@@ -1,0 +1,40 @@
+"""Shared test fixtures: small slices of the real datasets, deterministic torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+NAMES = SHARED / "names" / "names.txt"
+TIMEMACHINE = SHARED / "timemachine" / "timemachine.txt"
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def names_file(tmp_path: Path) -> Path:
+    """The first 300 names of names.txt (or embedded names when ../shared is absent)."""
+    if NAMES.is_file():
+        lines = NAMES.read_text().splitlines()[:300]
+    else:
+        from rnnlab.datasets import embedded_names
+
+        lines = [n.lower() for n in embedded_names()[:300]]
+    p = tmp_path / "names.txt"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    """About 6k characters of The Time Machine."""
+    if TIMEMACHINE.is_file():
+        text = TIMEMACHINE.read_text()[:6000]
+    else:
+        text = "the time traveller was expounding a recondite matter to us. " * 100
+    p = tmp_path / "tm.txt"
+    p.write_text(text)
+    return p

@@ -1,0 +1,154 @@
+"""The CLI end to end on small slices: every model trains through `rnnlab train`, and
+evaluate / generate / score work on the result; user mistakes give one `error:` line, exit 2,
+and leave existing runs untouched."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnlab.checkpoint import load_checkpoint
+from rnnlab.cli import main
+
+FAST = ["--max-steps", "2", "--eval-every", "1", "--threads", "1", "--no-progress",
+        "--samples", "2", "--hidden-size", "16", "--embedding-dim", "8", "--batch-size", "8"]
+
+
+def train(tmp_path: Path, data: Path, *extra: str, name: str = "run") -> Path:
+    out = tmp_path / name
+    assert main(["train", "--data", str(data), "--out", str(out), *FAST, *extra]) == 0
+    return out
+
+
+MODELS = [
+    ["--model", "bigram"],
+    ["--model", "ngram", "--order", "3"],
+    ["--model", "linear", "--context", "3"],
+    ["--model", "mlp", "--context", "3"],
+    ["--model", "cnn", "--num-layers", "2"],
+    ["--model", "rnn"],
+    ["--model", "rnn", "--impl", "loop", "--feedback"],
+    ["--model", "gru", "--num-layers", "2", "--dropout", "0.1"],
+    ["--model", "lstm", "--impl", "loop"],
+    ["--model", "lstm", "--tie-weights", "--embedding-dim", "16"],
+]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: "-".join(m[1:]))
+def test_every_model_trains_evaluates_generates_scores(tmp_path, names_file, capsys, model):
+    out = train(tmp_path, names_file, *model)
+    for f in ("config.json", "split.json", "best.pt", "last.pt"):
+        assert (out / f).is_file(), f
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert set(m) == {"nll", "ppl", "bpc", "tokens"}
+    assert math.isclose(m["ppl"], math.exp(m["nll"]), rel_tol=1e-9)
+    assert math.isclose(m["bpc"], m["nll"] / math.log(2), rel_tol=1e-9)
+    assert main(["generate", str(out), "--num", "3", "--max-new-tokens", "5"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["score", str(out), "anna", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["tokens"] == 5 and r["logprob"] < 0  # a, n, n, a, <eos>
+
+
+def test_text_stream_training_and_evaluation(tmp_path, text_file, capsys):
+    out = train(tmp_path, text_file, "--format", "text", "--model", "gru", "--seq-len", "16",
+                "--partition", "random")
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--split", "val", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    split = json.loads((out / "split.json").read_text())
+    assert m["tokens"] == split["sizes"]["val"] - 1  # every character after the first
+    assert main(["generate", str(out), "--prompt", "The ", "--num", "1"]) == 0
+
+
+def test_evaluate_json_counts_eos_per_line(tmp_path, names_file, capsys):
+    out = train(tmp_path, names_file, "--model", "lstm")
+    f = tmp_path / "two.txt"
+    f.write_text("emma\nli\n")
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(f), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == 4 + 1 + 2 + 1
+
+
+def test_config_file_and_flags_precedence(tmp_path, names_file):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\nmodel = "gru"\nhidden_size = 12\n[train]\nlr = 0.01\n')
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--data", str(names_file), "--out", str(out),
+                 *FAST[:-6], "--hidden-size", "10"]) == 0
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["model"]["model"] == "gru" and resolved["model"]["hidden_size"] == 10
+    assert resolved["train"]["lr"] == 0.01
+
+
+def _error(capsys, argv) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_bad_input_gives_one_error_line(tmp_path, names_file, capsys):
+    run = train(tmp_path, names_file, "--model", "lstm")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes(bytes(range(256)) * 4)
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("José\nMaría\n".encode("latin-1"))
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes((run / "best.pt").read_bytes()[:500])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    new = str(tmp_path / "new")
+    cases = {
+        "does not exist": ["train", "--data", str(tmp_path / "nope.txt"), "--out", new],
+        "empty": ["train", "--data", str(empty), "--out", new],
+        "binary": ["train", "--data", str(binary), "--out", new],
+        "UTF-8": ["train", "--data", str(latin), "--out", new],
+        "unknown model": ["train", "--data", str(names_file), "--model", "transformer",
+                          "--out", new],
+        "outside the model's vocabulary": ["generate", str(run), "--prompt", "Zoë!"],
+        "temperature must be > 0": ["generate", str(run), "--temperature", "0"],
+        "corrupt": ["evaluate", str(corrupt)],
+        "not an rnnlab checkpoint": ["evaluate", str(foreign)],
+        "already holds files": ["train", "--data", str(names_file), "--out", str(run)],
+    }
+    for needle, argv in cases.items():
+        assert needle in _error(capsys, argv), needle
+    assert not (tmp_path / "new").exists()
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert after == before  # nothing in the existing run was touched
+
+
+def test_errors_exit_2_without_traceback_in_a_real_process(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rnnlab", "train", "--data",
+                        str(tmp_path / "missing.txt")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_checkpoint_round_trip_gives_identical_logits(tmp_path, names_file):
+    from rnnlab.checkpoint import load_model
+    from rnnlab.models.base import LMBatch
+
+    out = train(tmp_path, names_file, "--model", "gru", "--dropout", "0.2")
+    model, tok, payload = load_model(out / "best.pt")
+    assert payload["format"] == "rnnlab-checkpoint" and payload["tokenizer"]["level"] == "char"
+    again, _, _ = load_model(out)
+    x = torch.tensor([[2] + tok.encode("olivia")])
+    b = LMBatch(x, None, None, True)
+    assert torch.equal(model(b).logits, again(b).logits)
+    assert load_checkpoint(out / "last.pt")["trainer"]["step"] == 2
