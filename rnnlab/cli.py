@@ -80,7 +80,7 @@ TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "max_time": (float, "stop after this many seconds of training"),
     "eval_every": (int, "evaluate and checkpoint every N steps"),
     "eval_batch_size": (int, "lines format: sequences per evaluation batch"),
-    "patience": (int, "stop after N evaluations without improvement"),
+    "patience": (int, "stop after N evaluations without improvement (0: never)"),
     "seed": (int, "random seed of initialization, dropout and batch order"),
     "threads": (_positive_int, "torch threads (2 torch threads stall on a loaded 2-core box)"),
 }

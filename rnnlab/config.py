@@ -39,7 +39,7 @@ class ModelConfig:
     embedding_dim: int = 64
     hidden_size: int = 256
     num_layers: int = 1
-    dropout: float = 0.0
+    dropout: float = 0.3  # small character data overfits fast without it
     tie_weights: bool = False
     impl: str = "fused"  # recurrent models: "fused" (torch.nn) or "loop" (hand-written cells)
     feedback: bool = False  # Elman output-to-hidden R y_{t-1} (loop impl)
@@ -58,7 +58,7 @@ class TrainConfig:
     partition: str = "sequential"  # text format: "sequential" or "random"
     optimizer: str = "adamw"  # "adamw" or "sgd"
     lr: float = 3e-3
-    weight_decay: float = 0.01
+    weight_decay: float = 0.1  # on matrices only (see trainer.make_optimizer)
     momentum: float = 0.0
     schedule: str = "cosine"  # "constant", "cosine" (after warmup), "step" (decay per epoch)
     warmup: int = 0  # steps
@@ -68,9 +68,9 @@ class TrainConfig:
     max_steps: int = 2000
     max_epochs: int | None = None
     max_time: float | None = None  # seconds of training
-    eval_every: int = 200
+    eval_every: int = 100
     eval_batch_size: int = 256
-    patience: int | None = None  # evaluations without improvement before stopping
+    patience: int | None = 4  # evaluations without improvement before stopping; None: never
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None: torch's default
 

@@ -103,24 +103,29 @@ def generate(
     prompt = _prompt_tensor(prompts)  # (B, T)
     logits, state = model.prefill(prompt)
     B = prompt.shape[0]
-    out: list[list[int]] = [[] for _ in range(B)]
-    done = torch.zeros(B, dtype=torch.bool)
+    never = _never(torch.zeros(logits.shape[-1]))  # (V,): -inf at <pad>, <bos>
+    plain = cfg.temperature == 1.0 and cfg.top_k is None and cfg.top_p is None
+    tokens: list[Tensor] = []
     for _ in range(cfg.max_new_tokens):
-        logits = _never(logits)
+        logits = logits.float() + never
         if cfg.strategy == "greedy":
             token = logits.argmax(-1)  # (B,)
         else:
-            probs = transform_logits(logits, cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
-        for i in range(B):
-            if not done[i]:
-                if cfg.stop_at_eos and int(token[i]) == EOS_ID:
-                    done[i] = True
-                else:
-                    out[i].append(int(token[i]))
-        if bool(done.all()):
+            if not plain:
+                logits = transform_logits(logits, cfg.temperature, cfg.top_k, cfg.top_p)
+            token = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
+        tokens.append(token)
+        # stop once every row has emitted <eos> (checked every 16 steps: a sync costs time)
+        if cfg.stop_at_eos and len(tokens) % 16 == 0 and bool(
+            (torch.stack(tokens, 1) == EOS_ID).any(1).all()
+        ):
             break
         logits, state = model.step(token, state)
+    out: list[list[int]] = []
+    for row in (torch.stack(tokens, 1).tolist() if tokens else [[] for _ in range(B)]):
+        if cfg.stop_at_eos and EOS_ID in row:
+            row = row[: row.index(EOS_ID)]
+        out.append(row)
     return out
 
 

@@ -152,7 +152,7 @@ class Trainer:
                 return "max_steps" if total == cfg.max_steps else "max_epochs"
             if cfg.max_time is not None and time.perf_counter() - t0 >= cfg.max_time:
                 return "max_time"
-            if cfg.patience is not None and bad >= cfg.patience:
+            if cfg.patience and bad >= cfg.patience:  # 0 or None: never stop early
                 return "early_stopping"
             return ""
 
