@@ -1,0 +1,104 @@
+"""Trainer: TBPTT carries a detached state in sequential partitioning and resets it in
+random partitioning; schedules; stopping rules; evaluation sums per token."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnlab.batching import BpttStream, PaddedBatches
+from rnnlab.config import TrainConfig
+from rnnlab.losses import masked_cross_entropy
+from rnnlab.metrics import evaluate
+from rnnlab.models.base import LMBatch, Output
+from rnnlab.models.lm import RecurrentLM
+from rnnlab.trainer import Trainer, lr_factor
+
+
+class Spy(nn.Module):
+    """Records the state it receives; its state is a running sum that needs grad."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.hparams: dict = {}
+        self.seen: list[tuple[bool, bool]] = []  # (state given, state requires grad)
+
+    def forward(self, batch: LMBatch, state=None) -> Output:
+        self.seen.append((state is not None, state is not None and state.requires_grad))
+        B, T = batch.inputs.shape
+        s = (state if state is not None else torch.zeros(B)) + self.w
+        logits = (self.w * torch.ones(B, T, 8)).requires_grad_()
+        return Output(logits, masked_cross_entropy(logits, batch.targets), s)
+
+
+def test_sequential_partition_carries_detached_state() -> None:
+    spy = Spy()
+    stream = BpttStream(np.arange(2, 8).repeat(20) % 8, batch_size=2, seq_len=5)
+    n = len(stream)
+    Trainer(TrainConfig(max_steps=2 * n, eval_every=1000, patience=None)).fit(spy, stream)
+    given = [g for g, _ in spy.seen]
+    assert given == ([False] + [True] * (n - 1)) * 2  # reset at each epoch start only
+    assert not any(rg for _, rg in spy.seen)  # never the graph of the previous chunk
+
+
+def test_random_partition_resets_state_every_batch() -> None:
+    spy = Spy()
+    stream = BpttStream(np.arange(2, 8).repeat(20) % 8, 2, 5, partition="random")
+    Trainer(TrainConfig(max_steps=6, eval_every=1000, patience=None)).fit(spy, stream)
+    assert not any(g for g, _ in spy.seen)
+
+
+def test_step_schedule_halves_after_start_epoch() -> None:
+    cfg = TrainConfig(schedule="step", lr_decay=0.5, decay_start=4)
+    per_epoch = 10
+    factors = [lr_factor(cfg, e * per_epoch, 0.0, per_epoch) for e in range(7)]
+    assert factors == [1, 1, 1, 1, 0.5, 0.25, 0.125]  # Zaremba: epochs 5, 6, 7 (1-based)
+    cos = TrainConfig(schedule="cosine", warmup=10)
+    assert lr_factor(cos, 4, 0.0, 1) == 0.5
+    assert math.isclose(lr_factor(cos, 50, 1.0, 1), 0.1)
+
+
+def test_early_stopping_and_best_checkpoint(tmp_path) -> None:
+    torch.manual_seed(0)
+    seqs = [[4, 5, 6, 7][: 1 + i % 4] for i in range(40)]
+    model = RecurrentLM(8, "gru", 8, 16)
+    cfg = TrainConfig(max_steps=10_000, eval_every=2, patience=2, lr=0.5, batch_size=8,
+                      schedule="constant")  # lr far too high: validation soon stops improving
+    hist = Trainer(cfg, tmp_path).fit(model, PaddedBatches(seqs, 8), PaddedBatches(seqs, 8))
+    assert hist.stopped == "early_stopping" and hist.steps < 10_000
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
+    vals = [r["val_nll"] for r in hist.records]
+    assert min(vals) == hist.best_val and vals[-1] > hist.best_val
+
+
+def test_evaluate_sums_per_token_not_per_batch() -> None:
+    torch.manual_seed(1)
+    model = RecurrentLM(9, "lstm", 4, 8).eval()
+    seqs = [[4, 5, 6, 7, 8], [5], [6, 7]]
+    m = evaluate(model, PaddedBatches(seqs, 2, shuffle=False).epoch(0))
+    total, n = 0.0, 0
+    for s in seqs:
+        x = torch.tensor([[2, *s]])
+        y = torch.tensor([[*s, 3]])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(LMBatch(x, y, None, True)).logits[0], -1)
+        total -= float(logp[torch.arange(len(s) + 1), y[0]].sum())
+        n += len(s) + 1
+    assert m["tokens"] == n == 11
+    assert math.isclose(m["nll"], total / n, rel_tol=1e-6)
+
+
+def test_stream_evaluation_equals_one_long_forward() -> None:
+    torch.manual_seed(2)
+    model = RecurrentLM(9, "lstm", 4, 8).eval()
+    ids = np.random.default_rng(0).integers(4, 9, size=101)
+    m = evaluate(model, BpttStream(ids, 1, 7).epoch(0))
+    x, y = torch.tensor(ids[None, :-1]), torch.tensor(ids[None, 1:])
+    with torch.no_grad():
+        full = masked_cross_entropy(model(LMBatch(x, y, None, True)).logits, y)
+    assert m["tokens"] == 100
+    assert math.isclose(m["nll"], float(full), rel_tol=1e-5)
