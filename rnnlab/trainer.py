@@ -84,11 +84,15 @@ class Trainer:
         out_dir: Path | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         extra_payload: dict[str, Any] | None = None,
+        eval_fn: Callable[[nn.Module, Any], dict[str, Any]] = evaluate,
+        monitor: str = "nll",
     ) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.on_event = on_event or (lambda event: None)
         self.extra = extra_payload or {}  # config, tokenizer ... stored in every checkpoint
+        # validation: `eval_fn(model, batches) -> metrics`; the lowest `monitor` is the best
+        self.eval_fn, self.monitor = eval_fn, monitor
 
     def _payload(self, model: nn.Module, **more: Any) -> dict[str, Any]:
         return {
@@ -193,10 +197,10 @@ class Trainer:
                               "time": round(time.perf_counter() - t0, 3)}
                     running, running_n = 0.0, 0
                     if val is not None:
-                        metrics = evaluate(model, val.epoch(0))
+                        metrics = self.eval_fn(model, val.epoch(0))
                         record.update({f"val_{k}": v for k, v in metrics.items()})
-                        if metrics["nll"] < hist.best_val:
-                            hist.best_val, hist.best_step, bad = metrics["nll"], step, 0
+                        if metrics[self.monitor] < hist.best_val:
+                            hist.best_val, hist.best_step, bad = metrics[self.monitor], step, 0
                             checkpoint(BEST)
                         else:
                             bad += 1
