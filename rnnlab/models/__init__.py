@@ -39,13 +39,23 @@ def build_lm(name: str, vocab_size: int, **kw: Any) -> nn.Module:
     return cls(vocab_size=vocab_size, **kw)
 
 
+# checkpoint class name -> module that defines it (imported only when needed)
+MODEL_MODULES: dict[str, str] = {
+    "RecurrentLM": "rnnlab.models.lm",
+    "WindowLM": "rnnlab.models.window",
+    "NGramLM": "rnnlab.models.ngram",
+    "Forecaster": "rnnlab.models.forecaster",
+}
+
+
 def rebuild(class_name: str, hparams: dict[str, Any]) -> nn.Module:
     """Rebuild a model from the class name and hparams stored in a checkpoint."""
-    classes = {"RecurrentLM": RecurrentLM, "WindowLM": WindowLM}
-    if class_name == "NGramLM":
-        from rnnlab.models.ngram import NGramLM
+    import importlib
 
-        classes["NGramLM"] = NGramLM
-    if class_name not in classes:
-        raise RnnlabError(f"checkpoint names an unknown model class {class_name!r}")
-    return classes[class_name](**hparams)
+    if class_name not in MODEL_MODULES:
+        raise RnnlabError(
+            f"checkpoint names an unknown model class {class_name!r}; it was written by a "
+            "different program or a newer rnnlab"
+        )
+    cls = getattr(importlib.import_module(MODEL_MODULES[class_name]), class_name)
+    return cls(**hparams)

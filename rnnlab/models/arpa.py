@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnlab.errors import RnnlabError, expect
+from rnnlab.models.ngram import NGramLM, _lookup, _target_logp
 from rnnlab.tokenizers import BOS, BOS_ID, EOS, PAD_ID, SPECIALS, UNK
 
 ARPA_NAMES = {BOS: "<s>", EOS: "</s>", UNK: "<unk>"}
@@ -38,7 +39,7 @@ def _tokens_per_order(keys_per_order: list[np.ndarray], V: int) -> list[np.ndarr
     return out
 
 
-def write_arpa(model, path: str, itos: Sequence[str]) -> None:  # noqa: ANN001
+def write_arpa(model: NGramLM, path: str, itos: Sequence[str]) -> None:
     """Write `model` (an NGramLM) to `path`; `itos[i]` is the string of token id i."""
     tables, V = model.tables(), model.vocab_size
     expect(len(itos) == V, f"itos must have vocab_size={V} entries, got {len(itos)}")
@@ -96,10 +97,8 @@ def _parse(path: str) -> list[list[list[str]]]:
     return sections
 
 
-def read_arpa(path: str):  # noqa: ANN201 - returns (NGramLM, list[str])
+def read_arpa(path: str) -> tuple[NGramLM, list[str]]:
     """Read an ARPA file -> (NGramLM with smoothing='arpa', itos)."""
-    from rnnlab.models.ngram import NGramLM
-
     sections = _parse(path)
     order = len(sections)
     itos = list(SPECIALS)
@@ -134,8 +133,6 @@ def read_arpa(path: str):  # noqa: ANN201 - returns (NGramLM, list[str])
         if added.any():
             # A prefix the file omitted scores what backing off from it would give.
             h, w = toks[sort][added, :-1], toks[sort][added, -1]
-            from rnnlab.models.ngram import _target_logp
-
             lower = _target_logp(tables[: n - 1], h[:, 1:], w, V)
             logp[added] = tables[n - 2][2][prefix[sort][added]] + lower
     model._set_tables(tables)
@@ -174,8 +171,6 @@ def _unigram_table(entry: tuple, V: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _find(tables: list, toks: np.ndarray, V: int) -> np.ndarray:
     """Index of each n-gram toks (M, n) in tables[n-1], -1 if absent."""
-    from rnnlab.models.ngram import _lookup
-
     idx = toks[:, 0].copy()
     for j in range(1, toks.shape[1]):
         idx = _lookup(tables[j][0], idx, toks[:, j], V)
