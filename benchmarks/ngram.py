@@ -1,0 +1,326 @@
+"""NGramLM beside KenLM (lmplz/query) and NLTK (nltk.lm.KneserNeyInterpolated) on PTB, and the
+n-gram NLL on names.txt. Prints markdown tables; --write puts them into BENCHMARKS.md between
+<!-- ngram:start --> and <!-- ngram:end -->.
+
+    OMP_NUM_THREADS=1 python benchmarks/ngram.py                 # orders 2-5, all columns
+    python benchmarks/ngram.py --orders 5 --nltk-time-limit 20 --write
+
+KenLM is found through --kenlm-bin, $KENLM_BIN, $PATH or /tmp/kenlm/build/bin (see
+benchmarks/kenlm_setup.sh); NLTK through `pip install nltk`. Either missing prints `n/a`.
+lmplz refuses <unk> in its input, so for KenLM PTB's literal <unk> becomes an ordinary word
+(UNKPLACEHOLDER), which is how NGramLM treats it anyway.
+
+Every build runs in a fresh child process: times are cold (first call), "max RSS" is the
+child's peak resident memory (os.wait4), which for rnnlab includes the Python + torch runtime;
+"heap" is the tracemalloc peak of NumPy/Python allocations during fit_counts alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+PLACEHOLDER = "UNKPLACEHOLDER"
+START, END = "<!-- ngram:start -->", "<!-- ngram:end -->"
+
+
+def read_lines(path: Path) -> list[str]:
+    lines = path.read_text().split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def run_measured(cmd: list[str], stdin: Path | None = None) -> tuple[str, float, float]:
+    """Run cmd -> (stdout, wall seconds, max RSS in MB of that child alone)."""
+    t0 = time.perf_counter()
+    with open(stdin or os.devnull) as fin:
+        proc = subprocess.Popen(cmd, stdin=fin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = proc.stdout.read().decode()
+        proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[0]} failed with status {status}")
+    return out, wall, usage.ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------- rnnlab
+def child(order: int, smoothing: str, data: Path) -> None:
+    """One cold build in this process; prints a JSON line of measurements."""
+    import tracemalloc
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from rnnlab.models.base import LMBatch
+    from rnnlab.models.ngram import NGramLM
+    from rnnlab.tokenizers import BOS_ID, EOS_ID, Tokenizer
+
+    t0 = time.perf_counter()
+    train = read_lines(data / "ptb.train.txt")
+    tok = Tokenizer.fit(train, "word")
+    ids = [tok.encode(line) for line in train]
+    t1 = time.perf_counter()
+    model = NGramLM(len(tok), order, smoothing)
+    model.fit_counts(ids)
+    t2 = time.perf_counter()
+    tracemalloc.start()
+    NGramLM(len(tok), order, smoothing).fit_counts(ids)
+    heap = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    res = {"read_s": t1 - t0, "fit_s": t2 - t1, "heap_mb": heap, "ngrams": model.num_ngrams()}
+    evals = {
+        s: [tok.encode(x) for x in read_lines(data / f"ptb.{s}.txt")] for s in ("valid", "test")
+    }
+    t = time.perf_counter()
+    for split, seqs in evals.items():
+        res[f"ppl_{split}"] = model.perplexity(seqs)
+    n_tok = sum(len(s) + 1 for seqs in evals.values() for s in seqs)
+    res["score_tok_s"] = n_tok / (time.perf_counter() - t)
+    # forward(): the full (B, T, V) distribution, as evaluate/generate see it.
+    seqs, n_tok, t = evals["valid"][:400], 0, time.perf_counter()
+    for i in range(0, len(seqs), 20):
+        chunk = seqs[i : i + 20]
+        T = max(len(s) for s in chunk) + 1
+        inp = torch.zeros(len(chunk), T, dtype=torch.long)
+        tgt = torch.full((len(chunk), T), -100)
+        for b, s in enumerate(chunk):
+            inp[b, : len(s) + 1] = torch.tensor([BOS_ID, *s])
+            tgt[b, : len(s) + 1] = torch.tensor([*s, EOS_ID])
+        model(LMBatch(inp, tgt, None))
+        n_tok += sum(len(s) + 1 for s in chunk)
+    res["forward_tok_s"] = n_tok / (time.perf_counter() - t)
+    res["discounts"] = np.round(model.discounts.numpy(), 4).tolist()
+    print(json.dumps(res))
+
+
+def rnnlab_row(order: int, smoothing: str, data: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(order), "--smoothing", smoothing]
+    out, _, rss = run_measured([*cmd, "--data", str(data)])
+    res = json.loads(out.strip().splitlines()[-1])
+    res["rss_mb"] = rss
+    return res
+
+
+# ------------------------------------------------------------------------ KenLM
+def find_kenlm(arg: str | None) -> Path | None:
+    for d in (arg, os.environ.get("KENLM_BIN"), "/tmp/kenlm/build/bin"):
+        if d and (Path(d) / "lmplz").is_file() and (Path(d) / "query").is_file():
+            return Path(d)
+    found = shutil.which("lmplz")
+    return Path(found).parent if found and shutil.which("query") else None
+
+
+def kenlm_rows(bin_dir: Path, orders: list[int], data: Path, tmp: Path) -> dict[int, dict]:
+    for split in ("train", "valid", "test"):
+        text = (data / f"ptb.{split}.txt").read_text().replace("<unk>", PLACEHOLDER)
+        (tmp / f"{split}.txt").write_text(text)
+    rows = {}
+    for n in orders:
+        arpa = tmp / f"o{n}.arpa"
+        cmd = [str(bin_dir / "lmplz"), "-o", str(n), "-S", "1G", "-T", str(tmp)]
+        _, wall, rss = run_measured([*cmd, "--text", str(tmp / "train.txt"), "--arpa", str(arpa)])
+        row = {"fit_s": wall, "rss_mb": rss}
+        for split in ("valid", "test"):
+            query = [str(bin_dir / "query"), "-v", "summary", str(arpa)]
+            out, _, _ = run_measured(query, stdin=tmp / f"{split}.txt")
+            line = next(x for x in out.splitlines() if x.startswith("Perplexity including"))
+            row[f"ppl_{split}"] = float(line.split("\t")[1].split()[0])
+        rows[n] = row
+        arpa.unlink()
+    return rows
+
+
+# ------------------------------------------------------------------------- NLTK
+def nltk_row(order: int, data: Path, limit: float) -> dict | None:
+    """Fit and score with nltk.lm until `limit` seconds each, then extrapolate linearly."""
+    try:
+        from nltk.lm import KneserNeyInterpolated
+        from nltk.lm.preprocessing import padded_everygram_pipeline
+    except ImportError:
+        return None
+    train = [line.split() for line in read_lines(data / "ptb.train.txt")]
+    total = sum(len(s) + 1 for s in train)
+    lm, done, seen, t0 = KneserNeyInterpolated(order), 0, 0, time.perf_counter()
+    while done < len(train) and time.perf_counter() - t0 < limit:
+        part = train[done : done + 2000]
+        grams, words = padded_everygram_pipeline(order, part)
+        # what lm.fit does, in chunks: fit() would read the vocabulary of the first chunk only
+        lm.vocab.update(words)
+        lm.counts.update(grams)
+        done += len(part)
+        seen += sum(len(s) + 1 for s in part)
+    fit_s = (time.perf_counter() - t0) * total / seen
+    valid = [line.split() for line in read_lines(data / "ptb.valid.txt")]
+    logp, n, t0 = 0.0, 0, time.perf_counter()
+    for sent in valid:
+        toks = ["<s>"] * (order - 1) + sent + ["</s>"]
+        for i in range(order - 1, len(toks)):
+            logp += lm.logscore(toks[i], toks[i - order + 1 : i])
+            n += 1
+        if time.perf_counter() - t0 > limit:
+            break
+    rate = n / (time.perf_counter() - t0)
+    partial_ppl = 2 ** (-logp / n) if math.isfinite(logp) else math.inf
+    return {
+        "fit_s": fit_s,
+        "fit_frac": seen / total,
+        "score_tok_s": rate,
+        "scored": n,
+        "partial_ppl": partial_ppl,
+    }
+
+
+# ------------------------------------------------------------------------ names
+def names_table(orders: list[int]) -> str:
+    from rnnlab.models.ngram import NGramLM
+    from rnnlab.tokenizers import Tokenizer
+
+    try:
+        from rnnlab.datasets import split_lines
+
+        train, val, test = split_lines(read_lines(DATA / "names" / "names.txt"), 1337, 1000, 1000)
+    except ImportError:
+        lines = read_lines(DATA / "names" / "names.txt")
+        random.Random(1337).shuffle(lines)
+        test, val, train = lines[:1000], lines[1000:2000], lines[2000:]
+    tok = Tokenizer.fit(train, "char")
+    enc = [[tok.encode(x) for x in part] for part in (train, val, test)]
+    smoothings = ("add-k", "kn", "mkn")
+    out = [
+        "| order | " + " | ".join(f"{s} val | {s} test" for s in smoothings) + " |",
+        "|---:|" + "---:|" * (2 * len(smoothings)),
+    ]
+    import warnings
+
+    for n in orders:
+        cells = []
+        for s in smoothings:
+            model = NGramLM(len(tok), n, s, k=1.0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit_counts(enc[0])
+            cells += [f"{model.nll(enc[1]):.4f}", f"{model.nll(enc[2]):.4f}"]
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------- main
+def fmt(x: float | None, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--orders", type=int, nargs="+", default=[2, 3, 4, 5])
+    ap.add_argument("--smoothing", default="mkn")
+    ap.add_argument("--data", type=Path, default=DATA / "ptb")
+    ap.add_argument("--kenlm-bin", default=None)
+    ap.add_argument("--nltk-time-limit", type=float, default=20.0, help="seconds per phase")
+    ap.add_argument("--no-nltk", action="store_true")
+    ap.add_argument("--names-orders", type=int, nargs="*", default=[2, 3, 4, 5, 6])
+    ap.add_argument("--write", action="store_true", help="fill the section of BENCHMARKS.md")
+    ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child is not None:
+        return child(args.child, args.smoothing, args.data)
+
+    kenlm_bin = find_kenlm(args.kenlm_bin)
+    with tempfile.TemporaryDirectory() as tmp:
+        kenlm = kenlm_rows(kenlm_bin, args.orders, args.data, Path(tmp)) if kenlm_bin else {}
+    lines = [
+        f"PTB, interpolated modified Kneser-Ney ({args.smoothing} for rnnlab); perplexity = "
+        "10^(-sum log10 p / tokens), </s> counted, <s> not. Build = cold, from text.",
+        "",
+        "| order | tool | build s | max RSS MB | heap MB | score tok/s | forward tok/s "
+        "| valid ppl | test ppl | vs KenLM valid / test |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    details = []
+    for n in args.orders:
+        ours = rnnlab_row(n, args.smoothing, args.data)
+        ken = kenlm.get(n)
+        diff = "n/a"
+        if ken:
+            dv = 100 * (ours["ppl_valid"] / ken["ppl_valid"] - 1)
+            dt = 100 * (ours["ppl_test"] / ken["ppl_test"] - 1)
+            diff = f"{dv:+.3f}% / {dt:+.3f}%"
+        lines.append(
+            f"| {n} | rnnlab | {ours['read_s'] + ours['fit_s']:.2f} (fit {ours['fit_s']:.2f}) "
+            f"| {ours['rss_mb']:.0f} | {ours['heap_mb']:.0f} | {ours['score_tok_s']:,.0f} "
+            f"| {ours['forward_tok_s']:,.0f} | {ours['ppl_valid']:.3f} | {ours['ppl_test']:.3f} "
+            f"| {diff} |"
+        )
+        lines.append(
+            f"| {n} | KenLM lmplz | {fmt(ken and ken['fit_s'])} | "
+            f"{fmt(ken and ken['rss_mb'], '.0f')} | n/a | n/a | n/a | "
+            f"{fmt(ken and ken['ppl_valid'], '.3f')} | {fmt(ken and ken['ppl_test'], '.3f')} | |"
+        )
+        nl = None if args.no_nltk else nltk_row(n, args.data, args.nltk_time_limit)
+        lines.append(
+            f"| {n} | nltk.lm KN | {fmt(nl and nl['fit_s'])}"
+            f"{'*' if nl else ''} | n/a | n/a | {fmt(nl and nl['score_tok_s'], ',.0f')} | n/a "
+            f"| {fmt(nl and nl['partial_ppl'], '.1f')}{'**' if nl else ''} | n/a | |"
+        )
+        details.append(
+            f"- order {n}: n-grams per order {ours['ngrams']}; discounts D1..D3+ "
+            f"per order {[d[1:] for d in ours['discounts']]}"
+        )
+        if ken:
+            details.append(
+                f"  KenLM: `lmplz -o {n} -S 1G -T $TMP --text train.txt --arpa o{n}.arpa`; "
+                f"`query -v summary o{n}.arpa < valid.txt` (and test.txt)"
+            )
+        if nl:
+            details.append(
+                f"  NLTK: counted {100 * nl['fit_frac']:.0f}% of train in the time limit, "
+                f"scored {nl['scored']} valid tokens"
+            )
+    lines += [
+        "",
+        "\\* NLTK fit stopped at the time limit and extrapolated linearly in tokens; "
+        "nltk.lm computes probabilities lazily at query time, so its fit is counting only.",
+        "\\*\\* NLTK perplexity of the valid tokens scored within the time limit, "
+        "with the partially fitted model (not comparable).",
+        "",
+        *details,
+    ]
+    if args.names_orders:
+        lines += [
+            "",
+            "names.txt (split_lines seed 1337: test 1000, val 1000, train the rest), "
+            "NLL in nats per character, </s> included:",
+            "",
+            names_table(args.names_orders),
+        ]
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        write_section(ROOT / "BENCHMARKS.md", "## N-gram models\n\n" + table)
+
+
+def write_section(path: Path, body: str) -> None:
+    text = path.read_text() if path.is_file() else "# Benchmarks\n"
+    block = f"{START}\n{body}\n{END}"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
