@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-THREADS ?= 2
+THREADS ?= 1  # small models gain little from a 2nd thread, and 2 stall on a busy box
 
 .PHONY: demo test setup setup-dev lint clean
 
