@@ -111,3 +111,117 @@ def split_text(text: str, val_fraction: float, test_fraction: float) -> tuple[st
     a = cut(int(n * (1 - val_fraction - test_fraction)))
     b = cut(int(n * (1 - test_fraction)))
     return text[:a], text[a:b], text[b:]
+
+
+# -- univariate series (forecasting) ------------------------------------------------------
+# `read_series_csv(path, column)` -> Series: the float values of one named column, the dates
+# if the file has a date column (any non-numeric column), else None. No tensors here either.
+
+EMBEDDED_SUNSPOTS = "embedded:statsmodels-sunspots-yearly"
+
+
+class Series:
+    """One univariate series read from a file: `values[i]` observed at `dates[i]`."""
+
+    __slots__ = ("values", "dates", "column", "source", "columns")
+
+    def __init__(
+        self, values: list[float], dates: list[str] | None, column: str, source: str,
+        columns: list[str] | None = None,
+    ) -> None:
+        self.values, self.dates, self.column, self.source = values, dates, column, source
+        self.columns = columns or [column]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_series_csv(path: str | Path, column: str | None = None, what: str = "--data") -> Series:
+    """Read column `column` of a CSV file with a header row as floats. A date column is
+    optional: the first column whose values are not all numbers is taken as the dates (a row
+    number column such as R's `rownames` is numeric and therefore not a date). With
+    `column=None` the file must hold exactly one numeric column besides a row number."""
+    import csv
+    import io
+
+    text = read_text(path, what)  # refuses missing, empty, binary, non-UTF-8 files
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise RnnlabError(
+            f"{what}: {str(path)!r} has {len(rows)} row(s); a series CSV needs a header row "
+            "and at least one value row"
+        )
+    header = [h.strip() for h in rows[0]]
+    body = rows[1:]
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise RnnlabError(
+                f"{what}: row {i + 2} of {str(path)!r} has {len(r)} fields, the header has "
+                f"{len(header)}; fix the CSV so every row has the header's columns"
+            )
+    numeric = [all(_is_number(r[j]) for r in body) for j in range(len(header))]
+    if column is None:
+        # a leading all-integer increasing column is a row number, not a candidate value
+        candidates = [h for j, h in enumerate(header) if numeric[j]
+                      and not (j == 0 and h.lower() in ("", "rownames", "index", "id"))]
+        if len(candidates) != 1:
+            raise RnnlabError(
+                f"--column: none given and {str(path)!r} has columns {header}; pass the "
+                "value column, e.g. --column " + (candidates[0] if candidates else header[-1])
+            )
+        column = candidates[0]
+    if column not in header:
+        raise RnnlabError(
+            f"--column: {column!r} is not a column of {str(path)!r}; its columns are "
+            f"{', '.join(header)}; pass one of them"
+        )
+    j = header.index(column)
+    values = []
+    for i, r in enumerate(body):
+        cell = r[j].strip()
+        try:
+            v = float(cell)
+        except ValueError:
+            raise RnnlabError(
+                f"--column {column}: row {i + 2} of {str(path)!r} holds {cell!r}, not a number; "
+                "clean the file (every value must be a number, no gaps)"
+            ) from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise RnnlabError(
+                f"--column {column}: row {i + 2} of {str(path)!r} holds {cell!r}; NaN and "
+                "infinite values are not supported; fill or drop them first"
+            )
+        values.append(v)
+    date_cols = [k for k in range(len(header)) if not numeric[k] and k != j]
+    dates = [r[date_cols[0]].strip() for r in body] if date_cols else None
+    return Series(values, dates, column, str(path), header)
+
+
+def embedded_sunspots() -> Series:
+    """Yearly sunspot numbers 1700-2008 shipped with statsmodels (no network)."""
+    from statsmodels.datasets import sunspots
+
+    df = sunspots.load_pandas().data
+    dates = [str(int(y)) for y in df["YEAR"]]
+    return Series([float(v) for v in df["SUNACTIVITY"]], dates, "SUNACTIVITY",
+                  EMBEDDED_SUNSPOTS, ["YEAR", "SUNACTIVITY"])
+
+
+def split_series(n: int, val_size: int, test_size: int) -> tuple[int, int]:
+    """Chronological boundaries `(train_end, val_end)`: train = [0, train_end),
+    val = [train_end, val_end), test = [val_end, n). Never shuffled: neighbouring values of a
+    series are correlated, so a shuffled split would leak the future into training."""
+    if val_size < 0 or test_size < 0 or val_size + test_size >= n:
+        raise RnnlabError(
+            f"split sizes val={val_size} test={test_size} leave no training data out of {n} "
+            "values; lower --val-size/--test-size or pass a longer series"
+        )
+    return n - val_size - test_size, n - test_size

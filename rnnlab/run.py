@@ -304,8 +304,9 @@ def sample_lm(
             "this model was trained on a text stream and has no start token: give a --prompt"
         )
     g = torch.Generator().manual_seed(seed)
-    rows = generate(model, [ids] * num, dc, g) if dc.strategy != "beam_search" else (
-        generate(model, [ids], dc, g) * 1)
+    if dc.strategy == "beam_search":
+        num = 1  # one best hypothesis: repeating a deterministic search adds nothing
+    rows = generate(model, [ids] * num, dc, g)
     lead = prompt if prompt else ""
     sep = " " if tok.level == "word" and lead else ""
     return [lead + sep + tok.decode(r) for r in rows]
