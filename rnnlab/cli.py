@@ -272,6 +272,25 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from rnnlab.run import diagnose_lm
+
+    _threads(args.threads)
+    out = Path(args.out)
+    d = diagnose_lm(args.run, out, args.seq_len, args.batch_size, args.data, args.split)
+    r = d["result"]
+    for k, norms in enumerate(r["hidden_grad_norm"]):
+        first, last = norms[0], norms[-1]
+        ratio = first / last if last > 0 else float("inf")
+        print(f"layer/direction {k}: ||dL_T/dh_1|| = {first:.3e}, ||dL_T/dh_T|| = {last:.3e} "
+              f"(ratio {ratio:.2e} over {len(norms)} steps)")
+    for k, blocks in enumerate(r["spectral"]):
+        radii = ", ".join(f"{name} {v['radius']:.3f}" for name, v in blocks.items())
+        print(f"spectral radius, layer/direction {k}: {radii}")
+    print(f"wrote {d['paths']['json']} and {d['paths']['png']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rnnlab", description="Sequence models with recurrent networks.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -315,6 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON object per text, per token")
     s.add_argument("--threads", type=_positive_int)
     s.set_defaults(func=cmd_score)
+
+    d = sub.add_parser("diagnose", help="gradient flow over time, saturation, spectral radius")
+    d.add_argument("run", help="run folder or checkpoint file of a recurrent model")
+    d.add_argument("--out", required=True, help="folder for gradient_flow.json and .png")
+    d.add_argument("--data", help="file to draw the batch from (default: the run's --split)")
+    d.add_argument("--split", default="val", help="val or test split of the run's data")
+    d.add_argument("--seq-len", type=_positive_int, default=100, help="steps T of BPTT")
+    d.add_argument("--batch-size", type=_positive_int, default=16)
+    d.add_argument("--threads", type=_positive_int)
+    d.set_defaults(func=cmd_diagnose)
     return p
 
 

@@ -310,3 +310,45 @@ def sample_lm(
     lead = prompt if prompt else ""
     sep = " " if tok.level == "word" and lead else ""
     return [lead + sep + tok.decode(r) for r in rows]
+
+
+def diagnose_lm(
+    checkpoint: str | Path, out_dir: str | Path, seq_len: int = 100, batch_size: int = 16,
+    data: str | None = None, split: str = "val",
+) -> dict[str, Any]:
+    """Gradient-flow diagnostics of a recurrent LM checkpoint on `batch_size` chunks of
+    `seq_len` tokens of its own split (or of `data`): writes gradient_flow.json and .png."""
+    import numpy as np
+
+    from rnnlab.diagnostics import gradient_flow, write_report
+    from rnnlab.models.base import LMBatch
+    from rnnlab.tokenizers import BOS_ID
+
+    if seq_len < 2 or batch_size < 1:
+        raise RnnlabError(
+            f"--seq-len must be >= 2 and --batch-size >= 1, got {seq_len} and {batch_size}"
+        )
+    payload = load_checkpoint(checkpoint)
+    model, tok = model_from_payload(payload)
+    cfg = run_config(payload)
+    if data is not None:
+        read = datasets.read_lines if cfg.data.format == "lines" else datasets.read_text
+        part = read(data, "--data")
+    else:
+        part = getattr(load_splits(cfg.data), split)
+    ids = encode_split(tok, cfg.data.format, part)
+    if cfg.data.format == "lines":  # one stream of whole lines: <bos> w1 .. wn <eos> <bos> ...
+        ids = [t for line in ids for t in (BOS_ID, *line, EOS_ID)]
+    need = batch_size * seq_len + 1
+    if len(ids) < need:
+        raise RnnlabError(
+            f"diagnosis needs {need} tokens (--batch-size {batch_size} x --seq-len {seq_len} "
+            f"+ 1), the data has {len(ids)}; lower --seq-len or --batch-size"
+        )
+    a = np.asarray(ids[:need], dtype=np.int64)
+    x = torch.from_numpy(a[:-1].reshape(batch_size, seq_len))  # (B, T)
+    y = torch.from_numpy(a[1:].reshape(batch_size, seq_len))
+    result = gradient_flow(model, LMBatch(x, y, None, True))
+    result["checkpoint"] = str(checkpoint)
+    paths = write_report(result, out_dir)
+    return {"result": result, "paths": paths}
