@@ -84,7 +84,7 @@ TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "seed": (int, "random seed of initialization, dropout and batch order"),
     "threads": (_positive_int, "torch threads (2 torch threads stall on a loaded 2-core box)"),
 }
-BOOL_FLAGS = {"model": ("tie_weights", "feedback", "direct")}
+BOOL_FLAGS = {"model": ("tie_weights", "feedback", "direct"), "train": ("log_grad_norms",)}
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:

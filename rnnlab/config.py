@@ -73,6 +73,7 @@ class TrainConfig:
     patience: int | None = 4  # evaluations without improvement before stopping; None: never
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None: torch's default
+    log_grad_norms: bool = False  # per-parameter gradient norms in metrics.jsonl
 
 
 @dataclass

@@ -196,6 +196,10 @@ class Trainer:
                               "lr": opt.param_groups[0]["lr"], "grad_norm": float(grad_norm),
                               "time": round(time.perf_counter() - t0, 3)}
                     running, running_n = 0.0, 0
+                    if cfg.log_grad_norms:  # this step's gradients, after clipping
+                        record["grad_norms"] = {n: round(float(p.grad.norm()), 6)
+                                                for n, p in model.named_parameters()
+                                                if p.grad is not None}
                     if val is not None:
                         metrics = self.eval_fn(model, val.epoch(0))
                         record.update({f"val_{k}": v for k, v in metrics.items()})
