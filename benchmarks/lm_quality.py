@@ -26,7 +26,8 @@ from report import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = {
-    "names": {"bigram": "count bigram (add-1)", "mlp": "MLP (Bengio 2003), context 6",
+    "names": {"bigram": "count bigram (add-1)", "ngram": "5-gram, modified Kneser-Ney",
+              "mlp": "MLP (Bengio 2003), context 6",
               "rnn": "Elman RNN 512", "gru": "GRU 512", "lstm": "LSTM 512"},
     "timemachine": {"rnn": "Elman RNN 512", "gru": "GRU 512", "lstm": "LSTM 512"},
 }
