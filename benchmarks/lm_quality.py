@@ -6,7 +6,7 @@ shared by all models, one wall-clock budget per model, one model at a time):
   timemachine  The Time Machine, character stream: validation perplexity, plus a sample
 
     python benchmarks/lm_quality.py --suite names --max-time 300 --threads 1 --write
-    python benchmarks/lm_quality.py --suite timemachine --max-time 180 --threads 1 --write
+    python benchmarks/lm_quality.py --suite timemachine --max-steps 1000 --threads 1 --write
 
 Results accumulate in `benchmarks/results/<suite>.json` (one entry per model, so models can
 be re-run one at a time) and the table is rendered from all of them.
@@ -54,6 +54,8 @@ def main() -> None:
     ap.add_argument("--suite", choices=sorted(SUITES), default="names")
     ap.add_argument("--models", help="comma-separated subset (default: the whole suite)")
     ap.add_argument("--max-time", type=float, default=300.0, help="seconds of training each")
+    ap.add_argument("--max-steps", type=int,
+                    help="budget in optimizer steps instead of seconds (fair on a loaded machine)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     args = ap.parse_args()
@@ -67,7 +69,8 @@ def main() -> None:
         cmd = ["rnnlab", "train", "--config", f"configs/{args.suite}_{name}.toml", "--out", out,
                "--threads", str(args.threads), "--no-progress", "--samples", "0"]
         if name not in ("bigram", "ngram"):
-            cmd += ["--max-time", f"{args.max_time:g}"]
+            cmd += (["--max-steps", str(args.max_steps), "--max-time", "0"] if args.max_steps
+                    else ["--max-time", f"{args.max_time:g}"])
         t0 = time.perf_counter()
         run(py + cmd[1:])
         seconds = time.perf_counter() - t0

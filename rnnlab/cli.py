@@ -48,6 +48,7 @@ DATA_FLAGS: dict[str, tuple[type, str]] = {
     "test_fraction": (float, "text format: test fraction"),
     "min_freq": (int, "drop tokens rarer than this from the vocabulary"),
     "max_vocab": (int, "keep at most this many tokens"),
+    "direction": (str, "l2r, or r2l: each line's tokens reversed (its <eos> stays last)"),
 }
 MODEL_FLAGS: dict[str, tuple[type, str]] = {
     "model": (str, "bigram, ngram, linear, mlp, cnn, rnn (Elman), gru, lstm"),
@@ -77,14 +78,20 @@ TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "clip": (float, "max gradient norm (0 disables clipping)"),
     "max_steps": (int, "stop after this many optimizer steps"),
     "max_epochs": (int, "stop after this many epochs"),
-    "max_time": (float, "stop after this many seconds of training"),
+    "max_time": (float, "stop after this many seconds of training (0: no limit)"),
+    "clock": (str, "wall, or cpu: --max-time counts this process's CPU seconds (shared box)"),
     "eval_every": (int, "evaluate and checkpoint every N steps"),
     "eval_batch_size": (int, "lines format: sequences per evaluation batch"),
     "patience": (int, "stop after N evaluations without improvement (0: never)"),
     "seed": (int, "random seed of initialization, dropout and batch order"),
     "threads": (_positive_int, "torch threads (2 torch threads stall on a loaded 2-core box)"),
+    "precision": (str, "fp32; bf16: autocast the training forward (fp32 weights and loss); "
+                  "bf16-head: only the fused output layer in bf16"),
+    "stream_val_batch": (_positive_int, "text format: validation rows during training "
+                         "(1: exact; the final figures always use 1)"),
 }
-BOOL_FLAGS = {"model": ("tie_weights", "feedback", "direct"), "train": ("log_grad_norms",)}
+BOOL_FLAGS = {"model": ("tie_weights", "feedback", "direct"),
+              "train": ("log_grad_norms", "fused_loss", "compile")}
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -140,6 +147,8 @@ def _fmt(m: dict[str, Any] | None) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.task == "forecast":
+        return _train_forecast(args)
     from rnnlab.config import RunConfig
     from rnnlab.decoding import DecodeConfig
     from rnnlab.plots import plot_history
@@ -228,6 +237,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from rnnlab.run import evaluate_lm
 
     _threads(args.threads)
+    if _is_forecast_run(args.run):
+        return _evaluate_forecast(args)
     m = evaluate_lm(args.run, args.data, args.format, args.split)
     if args.json:
         print(json.dumps(m))
@@ -291,6 +302,98 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- forecasting (--task forecast; library: rnnlab.forecast) ---------------------------------
+def _train_forecast(args: argparse.Namespace) -> int:
+    from rnnlab.forecast import ForecastConfig, config_from_args, train_forecast
+
+    if args.resume:
+        if args.out is None:
+            raise RnnlabError("--resume needs --out RUN_FOLDER, the run to continue")
+        cfg_path = Path(args.out) / "config.json"
+        if not cfg_path.is_file():
+            raise RnnlabError(f"--resume: {str(cfg_path)!r} not found; is --out a run folder?")
+        cfg = ForecastConfig.from_dict(json.loads(cfg_path.read_text()))
+        for name in ("max_steps", "max_time", "max_epochs", "threads", "patience"):
+            if getattr(args, name) is not None:
+                setattr(cfg.train, name, getattr(args, name))
+    else:
+        cfg = config_from_args(args)
+    _threads(cfg.train.threads)
+    stem = Path(cfg.data.data).stem if cfg.data.data else "sunspots"
+    out = Path(args.out) if args.out else (
+        Path("runs") / f"{stem}-forecast-{cfg.model.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def ready(i: dict[str, Any]) -> None:
+        print(f"data: {i['source']} column {i['column']!r}: {i['n']} values, split "
+              f"train {i['train']} | val {i['val']} | test {i['test']} (chronological)")
+        print(f"model: {i['model']}, context {i['context']}, horizon {i['horizon']}, season "
+              f"{i['season']} ({i['params']:,} parameters, {i['train_windows']} training "
+              f"windows)  run folder: {out}")
+
+    def event(e: dict[str, Any]) -> None:
+        if e["event"] == "eval":
+            print(f"step {e['step']:>6}  train mse {e['train_loss']:.4f}  val mae "
+                  f"{e.get('val_mae', float('nan')):.4f} (scaled)  {e['time']:.0f}s")
+
+    res = train_forecast(cfg, out, resume=args.resume, on_event=event, on_ready=ready)
+    h = res.history
+    print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s; "
+          f"best validation at step {h.best_step}")
+    _print_forecast_eval(res.summary)
+    print(f"run folder: {out}")
+    return 0
+
+
+def _is_forecast_run(run: str) -> bool:
+    from rnnlab.checkpoint import load_checkpoint
+
+    return load_checkpoint(run).get("task") == "forecast"
+
+
+def _print_forecast_eval(m: dict[str, Any]) -> None:
+    print(f"{m['split']} part, {m['origins']} rolling origins x {m['horizon']} steps "
+          f"(MASE scale: in-sample seasonal naive MAE, season {m['season']}):")
+    names = [k for k in ("model", "naive", "seasonal_naive", "autoreg", "ets") if k in m]
+    for k in names:
+        label = m[k].get("name", m.get("baselines", {}).get(k, ""))
+        print(f"  {k:<15} MAE {m[k]['mae']:10.4f}  RMSE {m[k]['rmse']:10.4f}  "
+              f"MASE {m[k]['mase']:7.4f}  {label}")
+    if "interval" in m:
+        iv = m["interval"]
+        print(f"  {int(iv['level'] * 100)}% interval coverage on {m['split']}: "
+              f"{iv['coverage']:.3f}")
+
+
+def _evaluate_forecast(args: argparse.Namespace) -> int:
+    from rnnlab.forecast import evaluate_forecast
+
+    if args.data is not None or args.format is not None:
+        raise RnnlabError(
+            "--data/--format are for language-model runs; a forecasting run is evaluated on "
+            "the test part of its own series: drop them"
+        )
+    m = evaluate_forecast(args.run, args.horizon, args.split)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        _print_forecast_eval(m)
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from rnnlab.forecast import forecast_future
+
+    _threads(args.threads)
+    r = forecast_future(args.run, args.horizon, args.out, args.interval_level)
+    lvl = int(r["level"] * 100)
+    print(f"step\tdate\tforecast\tlower ({lvl}%)\tupper ({lvl}%)")
+    for row in r["rows"]:
+        print(f"{row['step']}\t{row['date']}\t{row['forecast']:.4f}\t{row['lower']:.4f}\t"
+              f"{row['upper']:.4f}")
+    print(f"wrote {r['csv']} and {r['png']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rnnlab", description="Sequence models with recurrent networks.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -301,6 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     t.add_argument("--samples", type=int, default=20, help="samples to print after training")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--task", choices=["lm", "forecast"], default="lm",
+                   help="lm: language model; forecast: a real-valued series (CSV)")
+    fc = t.add_argument_group("forecast (--task forecast; --data FILE.csv, default sunspots)")
+    fc.add_argument("--column", help="value column of the CSV")
+    fc.add_argument("--season", type=int, help="seasonal period m (12 monthly, 1 none)")
+    fc.add_argument("--horizon", type=int, help="steps H to forecast from each origin")
+    fc.add_argument("--strategy", help="recursive (feed predictions back) or direct")
     _add_config_flags(t)
     t.set_defaults(func=cmd_train)
 
@@ -310,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["text", "lines"], help="format of --data")
     e.add_argument("--split", default="test", help="val or test split of the run's data")
     e.add_argument("--json", action="store_true", help='print {"nll", "ppl", "bpc", "tokens"}')
+    e.add_argument("--horizon", type=int, help="forecasting runs: steps (default: trained)")
     e.add_argument("--threads", type=_positive_int)
     e.set_defaults(func=cmd_evaluate)
 
@@ -344,6 +455,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--batch-size", type=_positive_int, default=16)
     d.add_argument("--threads", type=_positive_int)
     d.set_defaults(func=cmd_diagnose)
+    fp = sub.add_parser("forecast", help="forecast a trained series beyond its end")
+    fp.add_argument("run", help="run folder or checkpoint of `rnnlab train --task forecast`")
+    fp.add_argument("--horizon", type=int, required=True, help="steps to forecast")
+    fp.add_argument("--out", help="CSV file (default RUN/forecast.csv); the PNG goes next to it")
+    fp.add_argument("--interval-level", type=float, default=0.9,
+                    help="prediction interval level from validation residual quantiles")
+    fp.add_argument("--threads", type=_positive_int)
+    fp.set_defaults(func=cmd_forecast)
     return p
 
 

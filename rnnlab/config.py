@@ -31,6 +31,7 @@ class DataConfig:
     test_fraction: float = 0.05
     min_freq: int = 1
     max_vocab: int | None = None
+    direction: str = "l2r"  # "r2l": train and score on reversed lines (see run.encode_split)
 
 
 @dataclass
@@ -68,11 +69,16 @@ class TrainConfig:
     max_steps: int = 2000
     max_epochs: int | None = None
     max_time: float | None = None  # seconds of training
+    clock: str = "wall"  # max_time and logged times: "wall", or "cpu" (this process's CPU time)
     eval_every: int = 100
     eval_batch_size: int = 256
     patience: int | None = 4  # evaluations without improvement before stopping; None: never
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None: torch's default
+    precision: str = "fp32"  # "bf16": autocast the training forward (fp32 weights and loss)
+    fused_loss: bool = False  # output layer + cross-entropy in one pass (models/lm.py)
+    compile: bool = False  # torch.compile the training forward (minutes of compile on CPU)
+    stream_val_batch: int = 1  # text format: rows of the validation stream during training
     log_grad_norms: bool = False  # per-parameter gradient norms in metrics.jsonl
 
 

@@ -169,7 +169,7 @@ def read_series_csv(path: str | Path, column: str | None = None, what: str = "--
             )
     numeric = [all(_is_number(r[j]) for r in body) for j in range(len(header))]
     if column is None:
-        # a leading all-integer increasing column is a row number, not a candidate value
+        # a leading column named like a row number (R's `rownames`) is not a value column
         candidates = [h for j, h in enumerate(header) if numeric[j]
                       and not (j == 0 and h.lower() in ("", "rownames", "index", "id"))]
         if len(candidates) != 1:

@@ -40,3 +40,38 @@ def evaluate(model: nn.Module, batches: Iterable[LMBatch]) -> dict[str, float | 
         tokens += count_targets(batch.targets)
     model.train(was_training)
     return nll_to_metrics(total, tokens)
+
+
+# -- point-forecast errors (forecasting) --------------------------------------------------
+# y, y_hat: arrays of the same shape in original units, e.g. (N_o, H) for N_o forecast origins
+# and H steps. MASE (Hyndman & Koehler 2006) divides the MAE by the in-sample MAE of the
+# seasonal naive forecast y_t = y_{t-m}, so 1.0 means "as good as seasonal naive in sample".
+
+
+def forecast_mae(y: Iterable, y_hat: Iterable) -> float:
+    import numpy as np
+
+    return float(np.mean(np.abs(np.asarray(y, float) - np.asarray(y_hat, float))))
+
+
+def forecast_rmse(y: Iterable, y_hat: Iterable) -> float:
+    import numpy as np
+
+    return float(np.sqrt(np.mean((np.asarray(y, float) - np.asarray(y_hat, float)) ** 2)))
+
+
+def mase_scale(in_sample: Iterable, season: int = 1) -> float:
+    """mean |y_t - y_{t-m}| over the in-sample part (m = season; m = 1 is the naive error)."""
+    import numpy as np
+
+    a = np.asarray(in_sample, float)
+    if len(a) <= season:
+        raise ValueError(f"need more than season={season} in-sample values, got {len(a)}")
+    return float(np.mean(np.abs(a[season:] - a[:-season])))
+
+
+def forecast_errors(y: Iterable, y_hat: Iterable, scale: float) -> dict[str, float]:
+    """{"mae", "rmse", "mase"} of forecasts against actuals; `scale` from `mase_scale`."""
+    mae = forecast_mae(y, y_hat)
+    return {"mae": mae, "rmse": forecast_rmse(y, y_hat),
+            "mase": mae / scale if scale > 0 else float("inf")}

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,8 +28,8 @@ from rnnlab.errors import RnnlabError
 from rnnlab.losses import token_log_probs
 from rnnlab.metrics import evaluate
 from rnnlab.models import build_lm
-from rnnlab.models.base import CountModel
-from rnnlab.tokenizers import EOS_ID, Tokenizer
+from rnnlab.models.base import CountModel, LMBatch
+from rnnlab.tokenizers import EOS_ID, Tokenizer, Vocab
 from rnnlab.trainer import History, Trainer
 
 
@@ -42,7 +43,9 @@ class Splits:
     source: str
 
 
-def load_splits(dc: DataConfig) -> Splits:
+def load_splits(dc: DataConfig, read_train: bool = True) -> Splits:
+    """The raw splits; `read_train=False` leaves the explicit training file unread ("") for
+    the streaming path (`streams_from_file`)."""
     if dc.format not in ("lines", "text"):
         raise RnnlabError(f"--format must be 'lines' or 'text', got {dc.format!r}")
     if dc.level not in ("char", "word"):
@@ -54,8 +57,9 @@ def load_splits(dc: DataConfig) -> Splits:
         train, val, test = datasets.split_lines(lines, dc.split_seed, dc.val_size, dc.test_size)
         return Splits(train, val, test, datasets.EMBEDDED_NAMES)
     read = datasets.read_lines if dc.format == "lines" else datasets.read_text
-    full = read(dc.data, "--data")
-    if dc.val_data is not None or dc.test_data is not None:
+    explicit = dc.val_data is not None or dc.test_data is not None
+    full = read(dc.data, "--data") if read_train or not explicit else ""
+    if explicit:
         empty: list[str] | str = [] if dc.format == "lines" else ""
         val = read(dc.val_data, "--val-data") if dc.val_data else empty
         test = read(dc.test_data, "--test-data") if dc.test_data else empty
@@ -67,24 +71,63 @@ def load_splits(dc: DataConfig) -> Splits:
     return Splits(train, val, test, dc.data)
 
 
-def encode_split(tok: Tokenizer, fmt: str, part: list[str] | str) -> list[list[int]] | list[int]:
-    """lines -> one id list per line; text -> one id stream (word level: `<eos>` per line)."""
+DIRECTIONS = ("l2r", "r2l")
+
+
+def check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise RnnlabError(f"--direction must be 'l2r' or 'r2l', got {direction!r}")
+
+
+def text_lines(text: str) -> list[str]:
+    """A text's lines; a final newline ends the last line rather than starting an empty one
+    (so PTB gets one `<eos>` per line: 929,589 training tokens)."""
+    lines = text.split("\n")
+    if lines[-1] == "":  # also: the empty text has no lines
+        lines.pop()
+    return lines
+
+
+def encode_line(tok: Tokenizer, line: str, direction: str = "l2r") -> list[int]:
+    """One line's ids in reading order ("l2r") or reversed ("r2l")."""
+    ids = tok.encode(line)
+    return ids[::-1] if direction == "r2l" else ids
+
+
+def encode_split(
+    tok: Tokenizer, fmt: str, part: list[str] | str, direction: str = "l2r"
+) -> list[list[int]] | list[int]:
+    """lines -> one id list per line; text -> one id stream (word level: `<eos>` per line).
+
+    `direction="r2l"` (the notes' order of decoding) reverses the tokens *within* each line
+    and keeps the line order and every line's end marker (`<eos>` at word level, the newline
+    at char level) at the end of its reversed line: `the cat sat <eos>` becomes
+    `sat cat the <eos>`. The model then factorizes a corpus as prod_i p(reversed line i |
+    earlier lines), still a proper distribution, and a single sentence's probability is
+    p(w_n .. w_1 <eos> | <eos>), comparable with the l2r model's p(w_1 .. w_n <eos> | <eos>).
+    """
+    check_direction(direction)
     if fmt == "lines":
-        return [tok.encode(line) for line in part]
+        return [encode_line(tok, line, direction) for line in part]
     if tok.level == "word":
         ids: list[int] = []
-        for line in str(part).split("\n"):
-            ids.extend(tok.encode(line))
+        for line in text_lines(str(part)):
+            ids.extend(encode_line(tok, line, direction))
             ids.append(EOS_ID)
         return ids
+    if direction == "r2l":  # characters: each line reversed, newlines in place
+        return tok.encode("\n".join(line[::-1] for line in str(part).split("\n")))
     return tok.encode(str(part))
 
 
 def make_batches(
-    cfg: RunConfig, ids: list, train: bool
+    cfg: RunConfig, ids: list | np.ndarray, train: bool, rows: int = 1
 ) -> PaddedBatches | BpttStream | None:
+    """Training or evaluation batches. Evaluation of a stream reads it in `rows` parallel rows
+    (1: exact, every token after the first scored with its whole history; B > 1 is faster
+    but B-1 rows start from an empty state and up to B-1 final tokens go unscored)."""
     tc = cfg.train
-    if not ids:
+    if len(ids) == 0:
         return None
     if cfg.data.format == "lines":
         return PaddedBatches(ids, tc.batch_size if train else tc.eval_batch_size,
@@ -92,7 +135,73 @@ def make_batches(
     if train:
         return BpttStream(ids, tc.batch_size, tc.seq_len, tc.partition, tc.seed)
     # evaluation reads the stream once, in order, with the state carried throughout
-    return BpttStream(ids, 1, max(tc.seq_len, 256), "sequential")
+    return BpttStream(ids, rows, max(tc.seq_len, 256), "sequential")
+
+
+def streams_from_file(dc: DataConfig) -> bool:
+    """Word-level text with explicit split files is tokenized in a streaming pass into an
+    int32 .npy memory map, so the training corpus never has to fit in memory."""
+    return dc.format == "text" and dc.level == "word" and dc.data is not None and (
+        dc.val_data is not None)
+
+
+def iter_file_lines(path: str | Path) -> Iterator[str]:
+    """A text file's lines without their line end, read lazily; the same lines as
+    `text_lines(datasets.read_text(path))`."""
+    with open(path, "rb") as f:
+        for raw in f:
+            yield raw.rstrip(b"\n").removesuffix(b"\r").decode("utf-8")
+
+
+@dataclass
+class FileStats:
+    tokens: int = 0  # with one <eos> per line
+    chars: int = 0  # of the text as `read_text` returns it
+    sha256: str = ""
+
+
+def fit_tokenizer_streamed(cfg: RunConfig, path: str) -> tuple[Tokenizer, FileStats]:
+    """Vocabulary of a training file in one lazy pass, with its token count and digest."""
+    if not Path(path).is_file():
+        raise RnnlabError(f"--data: file {path!r} does not exist; check the path")
+    stats, digest = FileStats(), hashlib.sha256()
+
+    def words():
+        for line in iter_file_lines(path):
+            digest.update(line.encode("utf-8") + b"\n")
+            stats.chars += len(line) + 1
+            w = line.split()
+            stats.tokens += len(w) + 1
+            yield w
+
+    vocab = Vocab.build(words(), cfg.data.min_freq, cfg.data.max_vocab)
+    stats.sha256 = digest.hexdigest()[:16]
+    return Tokenizer("word", vocab), stats
+
+
+def encode_file_to_npy(
+    tok: Tokenizer, path: str, out: Path, n_tokens: int, direction: str = "l2r"
+) -> np.ndarray:
+    """Ids of a word-level text file (one `<eos>` per line) written into an int32 .npy of
+    `n_tokens` entries in one lazy pass; returns it opened read-only as a memory map (N,)."""
+    header = np.lib.format.open_memmap(out, mode="w+", dtype=np.int32, shape=(n_tokens,))
+    offset = header.offset  # the .npy header's length; the ids follow it
+    del header
+    # plain writes, not writes through the map: written pages of a mapping count toward the
+    # process's RSS until unmapped, pages written with write() stay in the kernel's cache
+    pos, buf = 0, []
+    with open(out, "r+b") as f:
+        f.seek(offset)
+        for line in iter_file_lines(path):
+            buf.extend(encode_line(tok, line, direction))
+            buf.append(EOS_ID)
+            if len(buf) >= 1 << 20:  # ~4 MB pieces: memory stays flat
+                f.write(np.asarray(buf, dtype=np.int32).tobytes())
+                pos, buf = pos + len(buf), []
+        f.write(np.asarray(buf, dtype=np.int32).tobytes())
+    if pos + len(buf) != n_tokens:
+        raise RnnlabError(f"{path!r} changed while it was being read; train again")
+    return np.load(out, mmap_mode="r")
 
 
 def fit_tokenizer(cfg: RunConfig, train: list[str] | str) -> Tokenizer:
@@ -174,17 +283,34 @@ def train_lm(
     """Train (or count) a language model into run folder `out`."""
     check_out_dir(out, resume)
     payload = load_checkpoint(out / LAST) if resume else None
-    splits = load_splits(cfg.data)
-    tok = (Tokenizer.from_dict(payload["tokenizer"]) if payload is not None
-           else fit_tokenizer(cfg, splits.train))
-    fmt = cfg.data.format
-    train_ids = encode_split(tok, fmt, splits.train)
-    val_ids = encode_split(tok, fmt, splits.val)
-    test_ids = encode_split(tok, fmt, splits.test)
+    streamed = streams_from_file(cfg.data)
+    splits = load_splits(cfg.data, read_train=not streamed)
+    fmt, direction = cfg.data.format, cfg.data.direction
+    check_direction(direction)
+    train_ids: list | np.ndarray
+    record = None
+    if streamed:
+        assert cfg.data.data is not None
+        tok, stats = fit_tokenizer_streamed(cfg, cfg.data.data)
+        if payload is not None:  # the vocabulary is the checkpoint's, never refitted
+            tok = Tokenizer.from_dict(payload["tokenizer"])
+        out.mkdir(parents=True, exist_ok=True)
+        train_ids = encode_file_to_npy(tok, cfg.data.data, out / "train_ids.npy",
+                                       stats.tokens, direction)
+        record = split_record(cfg, splits)
+        record["sizes"]["train"] = stats.chars
+        record["sha256_16"]["train"] = stats.sha256
+        record["train_ids"] = "train_ids.npy (int32, memory-mapped)"
+    else:
+        tok = (Tokenizer.from_dict(payload["tokenizer"]) if payload is not None
+               else fit_tokenizer(cfg, splits.train))
+        train_ids = encode_split(tok, fmt, splits.train, direction)
+    val_ids = encode_split(tok, fmt, splits.val, direction)
+    test_ids = encode_split(tok, fmt, splits.test, direction)
     torch.manual_seed(cfg.train.seed)  # the initial weights depend on the seed alone
     model = build_lm(cfg.model.model, len(tok), **model_kwargs(cfg))
     train_b = make_batches(cfg, train_ids, train=True)
-    val_b = make_batches(cfg, val_ids, train=False)
+    val_b = make_batches(cfg, val_ids, train=False, rows=cfg.train.stream_val_batch)
     test_b = make_batches(cfg, test_ids, train=False)
     if train_b is None:
         raise RnnlabError("the training split is empty; pass more data or smaller splits")
@@ -193,7 +319,8 @@ def train_lm(
             "val_tokens": val_b.num_tokens() if val_b else 0, "source": splits.source}
     out.mkdir(parents=True, exist_ok=True)
     cfg.save_json(out / "config.json")
-    (out / "split.json").write_text(json.dumps(split_record(cfg, splits), indent=2) + "\n")
+    record = record or split_record(cfg, splits)
+    (out / "split.json").write_text(json.dumps(record, indent=2) + "\n")
     if on_ready is not None:
         on_ready(info)
     extra = {"config": cfg.to_dict(), "tokenizer": tok.to_dict()}
@@ -223,6 +350,7 @@ def train_lm(
         model = best
     seconds = time.perf_counter() - t0
     model.eval()
+    val_b = make_batches(cfg, val_ids, train=False)  # the final figure reads it exactly
     val_m = evaluate(model, val_b.epoch(0)) if val_b else None
     test_m = evaluate(model, test_b.epoch(0)) if test_b else None
     return TrainResult(model, tok, hist, val_m, test_m, splits, seconds)
@@ -247,7 +375,7 @@ def evaluate_lm(
         if split not in ("val", "test"):
             raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
         part = getattr(load_splits(cfg.data), split)
-    ids = encode_split(tok, cfg.data.format, part)
+    ids = encode_split(tok, cfg.data.format, part, cfg.data.direction)
     batches = make_batches(cfg, ids, train=False)
     if batches is None:
         raise RnnlabError("nothing to evaluate: the data holds no tokens")
@@ -256,24 +384,28 @@ def evaluate_lm(
 
 def score_texts(checkpoint: str | Path, texts: list[str]) -> list[dict[str, Any]]:
     """Log-probability (nats) of each text as a whole sequence: for line models
-    log p(w1..wn, <eos> | <bos>); for stream models log p(w2..wn | w1)."""
+    log p(w1..wn, <eos> | <bos>); for word-level stream models (one `<eos>` per line) the
+    sentence after a boundary, log p(w1..wn, <eos> | <eos>); for character streams
+    log p(w2..wn | w1). An r2l model scores the reversed text (see `encode_split`), so
+    `token_logprobs` lists the tokens in the model's order. Summed over every possible text,
+    each of the first two is a proper distribution in either direction."""
     payload = load_checkpoint(checkpoint)
     model, tok = model_from_payload(payload)
     cfg = run_config(payload)
     results = []
     for text in texts:
-        ids = tok.encode(text)
+        ids = encode_line(tok, text, cfg.data.direction)
         if cfg.data.format == "lines":
             batch = make_batches(cfg, [ids], train=False)
             b = next(iter(batch.epoch(0)))  # type: ignore[union-attr]
+        elif tok.level == "word":
+            b = sentence_batch(ids)
         else:
             if len(ids) < 2:
                 raise RnnlabError(
                     f"text {text!r}: a stream model scores tokens after the first; "
                     "give at least two tokens"
                 )
-            from rnnlab.models.base import LMBatch
-
             x = torch.tensor([ids[:-1]])
             b = LMBatch(x, torch.tensor([ids[1:]]), None, True)
         with torch.no_grad():
@@ -288,13 +420,24 @@ def score_texts(checkpoint: str | Path, texts: list[str]) -> list[dict[str, Any]
     return results
 
 
+def sentence_batch(ids: list[int]) -> LMBatch:
+    """A sentence of a word-level stream model, after a sentence boundary and up to its end:
+    inputs `<eos> w1 .. wn`, targets `w1 .. wn <eos>` (1, n+1)."""
+    seq = [EOS_ID, *ids, EOS_ID]
+    return LMBatch(torch.tensor([seq[:-1]]), torch.tensor([seq[1:]]), None, True)
+
+
 def sample_lm(
     model: nn.Module, tok: Tokenizer, cfg: RunConfig, dc: DecodeConfig, num: int,
     prompt: str = "", seed: int = 0,
 ) -> list[str]:
-    """`num` continuations of `prompt` (line models start after <bos>)."""
+    """`num` continuations of `prompt` (line models start after <bos>). An r2l model
+    continues leftwards: it generates the text before `prompt`, returned in reading order."""
     dc.check()
+    r2l = cfg.data.direction == "r2l"
     ids = tok.encode_strict(prompt, "--prompt") if prompt else []
+    if r2l:
+        ids = ids[::-1]
     if cfg.data.format == "lines":
         from rnnlab.tokenizers import BOS_ID
 
@@ -309,6 +452,8 @@ def sample_lm(
     rows = generate(model, [ids] * num, dc, g)
     lead = prompt if prompt else ""
     sep = " " if tok.level == "word" and lead else ""
+    if r2l:
+        return [tok.decode(r[::-1]) + sep + lead for r in rows]
     return [lead + sep + tok.decode(r) for r in rows]
 
 

@@ -77,6 +77,54 @@ def lr_factor(cfg: TrainConfig, step: int, progress: float, steps_per_epoch: int
     )
 
 
+PRECISIONS = ("fp32", "bf16", "bf16-head")
+
+
+def make_loss_fn(
+    model: nn.Module, cfg: TrainConfig
+) -> Callable[[Any, State | None], tuple[torch.Tensor, State | None]]:
+    """(batch, state) -> (loss, final state) of one training forward, with the speed options:
+    `fused_loss` uses the model's own `loss(batch, state)` (no (B, T, V) logits), `precision`
+    "bf16" autocasts the forward (weights, their gradients and the loss stay float32),
+    "bf16-head" runs only the fused output layer's matrix products in bfloat16 (the
+    recurrence stays float32), `compile` wraps the forward in torch.compile."""
+    if cfg.precision not in PRECISIONS:
+        raise RnnlabError(
+            f"--precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}"
+        )
+    if cfg.precision == "bf16-head" and not cfg.fused_loss:
+        raise RnnlabError(
+            "--precision bf16-head applies to the fused output layer: add --fused-loss"
+        )
+    if cfg.fused_loss and not hasattr(model, "loss"):
+        raise RnnlabError(
+            f"--fused-loss: {type(model).__name__} has no fused loss; it exists for the "
+            "recurrent language models (rnn, gru, lstm); drop --fused-loss"
+        )
+    if cfg.fused_loss:
+        head = torch.bfloat16 if cfg.precision == "bf16-head" else None
+
+        def fwd(batch, state):
+            return model.loss(batch, state, head)  # type: ignore[operator]
+    else:
+        def fwd(batch, state):
+            out = model(batch, state)
+            return out.loss, out.state
+    if cfg.compile:
+        fwd = torch.compile(fwd)
+    bf16 = cfg.precision == "bf16"
+
+    def loss_fn(batch, state):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, new_state = fwd(batch, state)
+        if bf16 and new_state is not None:  # carry the state (the LSTM's c) in full precision
+            new_state = (tuple(s.float() for s in new_state) if isinstance(new_state, tuple)
+                         else new_state.float())
+        return loss.float(), new_state
+
+    return loss_fn
+
+
 class Trainer:
     def __init__(
         self,
@@ -112,6 +160,7 @@ class Trainer:
     ) -> History:
         cfg = self.cfg
         opt = make_optimizer(model, cfg)
+        loss_fn = make_loss_fn(model, cfg)
         steps_per_epoch = len(train)
         total = cfg.max_steps
         if cfg.max_epochs is not None:
@@ -132,14 +181,19 @@ class Trainer:
         else:
             torch.manual_seed(cfg.seed)
         model.train()
-        t0 = time.perf_counter() - elapsed
+        if cfg.clock not in ("wall", "cpu"):
+            raise RnnlabError(f"--clock must be 'wall' or 'cpu', got {cfg.clock!r}")
+        # "cpu": this process's CPU seconds, so --max-time means the same on a shared machine
+        clock = time.perf_counter if cfg.clock == "wall" else time.process_time
+        t0 = clock() - elapsed
+        wall0 = time.perf_counter()
         running, running_n = 0.0, 0
 
         def checkpoint(kind: str) -> None:
             if self.out_dir is None:
                 return
             trainer_state = {
-                "step": step, "epoch": epoch, "batch": start, "elapsed": time.perf_counter() - t0,
+                "step": step, "epoch": epoch, "batch": start, "elapsed": clock() - t0,
                 "bad_evals": bad, "best_val": hist.best_val, "best_step": hist.best_step,
             }
             if kind == BEST:
@@ -154,7 +208,7 @@ class Trainer:
         def stop_reason() -> str:
             if step >= total:
                 return "max_steps" if total == cfg.max_steps else "max_epochs"
-            if cfg.max_time is not None and time.perf_counter() - t0 >= cfg.max_time:
+            if cfg.max_time and clock() - t0 >= cfg.max_time:  # 0 or None: no limit
                 return "max_time"
             if cfg.patience and bad >= cfg.patience:  # 0 or None: never stop early
                 return "early_stopping"
@@ -168,24 +222,24 @@ class Trainer:
                 # made it, so backward stops at the chunk boundary instead of running through
                 # the whole stream (and memory stays bounded by one chunk).
                 state = repackage(state)
-                out = model(batch, state)
+                batch_loss, new_state = loss_fn(batch, state)
                 opt.zero_grad(set_to_none=True)
-                out.loss.backward()
+                batch_loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(
                     model.parameters(), cfg.clip if cfg.clip is not None else math.inf
                 )
                 progress = step / total
                 if cfg.max_time:
-                    progress = max(progress, (time.perf_counter() - t0) / cfg.max_time)
+                    progress = max(progress, (clock() - t0) / cfg.max_time)
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr * lr_factor(cfg, step, progress, steps_per_epoch)
                 opt.step()
-                state = out.state
+                state = new_state
                 step += 1
                 start += 1
                 if start >= len(train):  # (epoch, start) always names the next batch
                     epoch, start = epoch + 1, 0
-                loss = out.loss.item()
+                loss = batch_loss.item()
                 running, running_n = running + loss, running_n + 1
                 self.on_event({"event": "step", "step": step, "loss": loss,
                                "grad_norm": float(grad_norm), "total": total})
@@ -194,7 +248,9 @@ class Trainer:
                     record = {"step": step, "epoch": round(step / steps_per_epoch, 4),
                               "train_loss": running / running_n,
                               "lr": opt.param_groups[0]["lr"], "grad_norm": float(grad_norm),
-                              "time": round(time.perf_counter() - t0, 3)}
+                              "time": round(clock() - t0, 3)}
+                    if cfg.clock == "cpu":  # wall seconds of this session, for comparison
+                        record["wall"] = round(time.perf_counter() - wall0, 1)
                     running, running_n = 0.0, 0
                     if cfg.log_grad_norms:  # this step's gradients, after clipping
                         record["grad_norms"] = {n: round(float(p.grad.norm()), 6)

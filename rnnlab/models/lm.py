@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.errors import RnnlabError
-from rnnlab.losses import masked_cross_entropy
+from rnnlab.losses import IGNORE_INDEX, masked_cross_entropy
 from rnnlab.models.base import LMBatch, Output, State
 from rnnlab.models.recurrent import Recurrent
 
@@ -71,8 +71,23 @@ class RecurrentLM(nn.Module):
         emb = self.drop(self.embedding(batch.inputs))  # (B, T, E)
         out, state = self.rnn(emb, state, batch.lengths, self._feedback(batch.inputs))
         logits = self.head(self.drop(out))  # (B, T, V)
-        loss = None if batch.targets is None else masked_cross_entropy(logits, batch.targets)
+        # under bf16 autocast the logits are bf16; the softmax and loss stay fp32 (or fp64)
+        wide = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        loss = None if batch.targets is None else masked_cross_entropy(wide, batch.targets)
         return Output(logits, loss, state)
+
+    def loss(
+        self, batch: LMBatch, state: State | None = None, head_dtype: torch.dtype | None = None
+    ) -> tuple[Tensor, State]:
+        """Training loss and final state without materializing the (B, T, V) logits: the
+        output layer and the cross-entropy run fused, row-chunk by row-chunk (`LinearCE`).
+        Same value and gradients as `forward(batch, state).loss` (a test pins it).
+        `head_dtype` (e.g. bfloat16) sets the output layer's matrix-product dtype alone."""
+        emb = self.drop(self.embedding(batch.inputs))  # (B, T, E)
+        out, state = self.rnn(emb, state, batch.lengths, self._feedback(batch.inputs))
+        h = self.drop(out).reshape(-1, out.shape[-1])  # (B*T, H)
+        return linear_cross_entropy(h, self.head.weight, self.head.bias,
+                                    batch.targets.reshape(-1), head_dtype), state
 
     @torch.no_grad()
     def prefill(self, prompt: Tensor) -> tuple[Tensor, State]:
@@ -102,3 +117,70 @@ def repackage(state: State | None) -> State | None:
 
 def logits_to_logprobs(logits: Tensor) -> Tensor:
     return F.log_softmax(logits.float(), dim=-1)
+
+
+class LinearCE(torch.autograd.Function):
+    """mean_i [logsumexp(W h_i + b) - (W h_i + b)_{y_i}] over targets y_i != IGNORE_INDEX.
+
+    Why: with a 10k vocabulary the plain path (`linear` -> `log_softmax` -> `nll_loss` and
+    their backwards) makes ~8 passes over a (B*T, V) float32 array far larger than the cache,
+    which costs more than the matrix products once those run in bfloat16. Here the forward
+    computes the logits `CHUNK` rows at a time, turns each chunk in cache into its gradient
+    d loss / d logits = softmax - onehot (exact), and keeps only that gradient (in the compute
+    dtype); backward is then two matrix products. Under CPU autocast (bf16) the products run
+    in bfloat16 and everything else (max, exp, sums, the loss) in float32.
+    """
+
+    CHUNK = 128  # rows per chunk: 128 x 10k float32 = 5 MB, about one core's L2 + L3 share
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,  # type: ignore[override]
+                dtype: torch.dtype) -> Tensor:
+        with torch.autocast("cpu", enabled=False):
+            hc, wc = h.detach().to(dtype), weight.detach().to(dtype)  # (N, H), (V, H)
+            bc, wt = bias.detach().to(dtype), wc.t()
+            N, V = h.shape[0], weight.shape[0]
+            grad = torch.empty(N, V, dtype=dtype)  # d loss / d logits, unscaled
+            acc = torch.promote_types(dtype, torch.float32)  # softmax and sums: fp32 or fp64
+            grad_bias = torch.zeros(V, dtype=acc)
+            valid = targets != IGNORE_INDEX  # (N,)
+            n = valid.sum().clamp_min(1)
+            total = torch.zeros((), dtype=acc)
+            for s in range(0, N, LinearCE.CHUNK):
+                z = torch.addmm(bc, hc[s : s + LinearCE.CHUNK], wt).to(acc)  # (c, V)
+                y = targets[s : s + LinearCE.CHUNK].clamp_min(0).unsqueeze(1)  # (c, 1)
+                v = valid[s : s + LinearCE.CHUNK]
+                m = z.amax(1, keepdim=True)  # (c, 1) shift for a stable exp
+                z_y = z.gather(1, y)
+                z.sub_(m).exp_()
+                denom = z.sum(1, keepdim=True)
+                total += ((denom.log() + m - z_y).squeeze(1) * v).sum()
+                z.div_(denom).scatter_add_(1, y, torch.full_like(z_y, -1.0))  # softmax - onehot
+                if not bool(v.all()):
+                    z.mul_(v.unsqueeze(1))  # padded targets contribute nothing
+                grad_bias += z.sum(0)
+                grad[s : s + LinearCE.CHUNK] = z
+        ctx.save_for_backward(hc, wc, grad, grad_bias, n)
+        ctx.h_dtype = h.dtype
+        return total / n
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        hc, wc, grad, grad_bias, n = ctx.saved_tensors
+        scale = g / n
+        acc = grad_bias.dtype
+        grad_h = (grad @ wc).to(acc).mul_(scale)  # (N, H)
+        grad_w = (grad.t() @ hc).to(acc).mul_(scale)  # (V, H)
+        return grad_h.to(ctx.h_dtype), grad_w, grad_bias * scale, None, None
+
+
+def linear_cross_entropy(
+    h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor, dtype: torch.dtype | None = None
+) -> Tensor:
+    """Mean cross-entropy of logits `h @ weight.T + bias` (N, V) against targets (N,), fused.
+    The matrix products run in `dtype`; by default in the CPU autocast dtype inside an
+    autocast region (bfloat16), else in the weight's dtype."""
+    if dtype is None:
+        autocast = torch.is_autocast_enabled("cpu")
+        dtype = torch.get_autocast_dtype("cpu") if autocast else weight.dtype
+    return LinearCE.apply(h, weight, bias, targets, dtype)
