@@ -1,4 +1,4 @@
-"""Command line: `rnnlab train | generate | evaluate | score`.
+"""Command line: `rnnlab train | evaluate | generate | score | diagnose | forecast`.
 
 Flags -> configs -> one library call (`rnnlab.run`) -> print. All printing lives here.
 User mistakes print one line `error: ...` and exit with status 2.
@@ -134,6 +134,24 @@ def _build_config(args: argparse.Namespace):
     return cfg
 
 
+# training limits a resumed run may change; everything else comes from the run's config.json
+RESUME_OVERRIDES = ("max_steps", "max_time", "max_epochs", "threads", "patience")
+
+
+def _resume_config(args: argparse.Namespace, config_cls):
+    """The saved config of the run in --out, with the limits given on this command line."""
+    if args.out is None:
+        raise RnnlabError("--resume needs --out RUN_FOLDER, the run to continue")
+    cfg_path = Path(args.out) / "config.json"
+    if not cfg_path.is_file():
+        raise RnnlabError(f"--resume: {str(cfg_path)!r} not found; is --out a run folder?")
+    cfg = config_cls.from_dict(json.loads(cfg_path.read_text()))
+    for name in RESUME_OVERRIDES:
+        if getattr(args, name) is not None:
+            setattr(cfg.train, name, getattr(args, name))
+    return cfg
+
+
 def _default_out(cfg) -> Path:
     name = Path(cfg.data.data).stem if cfg.data.data else "spanish-names"
     return Path("runs") / f"{name}-{cfg.model.model}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -146,26 +164,24 @@ def _fmt(m: dict[str, Any] | None) -> str:
            f"({m['tokens']} tokens)"
 
 
+FORECAST_ONLY = ("column", "season", "horizon", "strategy")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.task == "forecast":
         return _train_forecast(args)
+    given = [f"--{n}" for n in FORECAST_ONLY if getattr(args, n, None) is not None]
+    if given:
+        raise RnnlabError(
+            f"{', '.join(given)}: forecasting flag(s) given without --task forecast; add it, "
+            "or drop them to train a language model"
+        )
     from rnnlab.config import RunConfig
     from rnnlab.decoding import DecodeConfig
     from rnnlab.plots import plot_history
     from rnnlab.run import sample_lm, train_lm
 
-    if args.resume:
-        if args.out is None:
-            raise RnnlabError("--resume needs --out RUN_FOLDER, the run to continue")
-        cfg_path = Path(args.out) / "config.json"
-        if not cfg_path.is_file():
-            raise RnnlabError(f"--resume: {str(cfg_path)!r} not found; is --out a run folder?")
-        cfg = RunConfig.from_dict(json.loads(cfg_path.read_text()))
-        for name in ("max_steps", "max_time", "max_epochs", "threads", "patience"):
-            if getattr(args, name) is not None:
-                setattr(cfg.train, name, getattr(args, name))
-    else:
-        cfg = _build_config(args)
+    cfg = _resume_config(args, RunConfig) if args.resume else _build_config(args)
     _threads(cfg.train.threads)
     out = Path(args.out) if args.out else _default_out(cfg)
     bar = None
@@ -306,18 +322,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def _train_forecast(args: argparse.Namespace) -> int:
     from rnnlab.forecast import ForecastConfig, config_from_args, train_forecast
 
-    if args.resume:
-        if args.out is None:
-            raise RnnlabError("--resume needs --out RUN_FOLDER, the run to continue")
-        cfg_path = Path(args.out) / "config.json"
-        if not cfg_path.is_file():
-            raise RnnlabError(f"--resume: {str(cfg_path)!r} not found; is --out a run folder?")
-        cfg = ForecastConfig.from_dict(json.loads(cfg_path.read_text()))
-        for name in ("max_steps", "max_time", "max_epochs", "threads", "patience"):
-            if getattr(args, name) is not None:
-                setattr(cfg.train, name, getattr(args, name))
-    else:
-        cfg = config_from_args(args)
+    cfg = _resume_config(args, ForecastConfig) if args.resume else config_from_args(args)
     _threads(cfg.train.threads)
     stem = Path(cfg.data.data).stem if cfg.data.data else "sunspots"
     out = Path(args.out) if args.out else (

@@ -125,6 +125,8 @@ def test_bad_input_gives_one_error_line(tmp_path, names_file, capsys):
         "corrupt": ["evaluate", str(corrupt)],
         "not an rnnlab checkpoint": ["evaluate", str(foreign)],
         "already holds files": ["train", "--data", str(names_file), "--out", str(run)],
+        "without --task forecast": ["train", "--data", str(names_file), "--horizon", "3",
+                                    "--out", new],
     }
     for needle, argv in cases.items():
         assert needle in _error(capsys, argv), needle
