@@ -35,10 +35,11 @@ INTRO = {
     "names": "Test NLL on names.txt in nats per character, `<eos>` counted ({tokens} test "
              "tokens). Split: `random.Random(1337)` shuffle, 1000 test, 1000 validation, "
              "30,033 train names.",
-    "timemachine": "The Time Machine as one character stream (70-symbol vocabulary, newlines "
-                   "kept), contiguous split 90% train / 5% validation / 5% test; TBPTT chunks "
-                   "of 64 characters, sequential partition. Validation perplexity per "
-                   "character ({tokens} validation tokens) with the same budget for each model.",
+    "timemachine": "The Time Machine as one character stream (every character a token, "
+                   "newlines included), contiguous split 90% train / 5% validation / 5% "
+                   "test; TBPTT chunks of 64 characters, sequential partition. Validation "
+                   "perplexity per character ({tokens} validation tokens) with the same budget "
+                   "for each model.",
 }
 
 

@@ -205,7 +205,8 @@ def encode_file_to_npy(
 
 
 def fit_tokenizer(cfg: RunConfig, train: list[str] | str) -> Tokenizer:
-    texts = train if isinstance(train, list) else str(train).split("\n")
+    # a stream is fitted whole: at character level its newlines are tokens too
+    texts = train if isinstance(train, list) else [str(train)]
     tok = Tokenizer.fit(texts, cfg.data.level, cfg.data.min_freq, cfg.data.max_vocab)  # type: ignore[arg-type]
     if len(tok) <= 4:
         raise RnnlabError("the training split holds no tokens; pass a file with text in it")
@@ -374,7 +375,8 @@ def evaluate_lm(
     else:
         if split not in ("val", "test"):
             raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
-        part = getattr(load_splits(cfg.data), split)
+        # a streamed training file may exceed memory: leave it unread
+        part = getattr(load_splits(cfg.data, read_train=not streams_from_file(cfg.data)), split)
     ids = encode_split(tok, cfg.data.format, part, cfg.data.direction)
     batches = make_batches(cfg, ids, train=False)
     if batches is None:

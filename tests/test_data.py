@@ -117,3 +117,14 @@ def test_bptt_random_partition_resets_and_tiles_the_stream() -> None:
 def test_windows() -> None:
     x, y = windows([1, 2, 3, 4, 5], 3)
     assert x.tolist() == [[1, 2, 3], [2, 3, 4]] and y.tolist() == [4, 5]
+
+
+def test_stream_vocabulary_keeps_newlines() -> None:
+    from rnnlab.config import RunConfig
+    from rnnlab.run import encode_split, fit_tokenizer
+
+    cfg = RunConfig()
+    cfg.data.format = "text"
+    tok = fit_tokenizer(cfg, "ab\nba\n")
+    assert "\n" in tok.vocab
+    assert UNK_ID not in encode_split(tok, "text", "ab\nba\n")
