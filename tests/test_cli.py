@@ -154,3 +154,14 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path, names_file):
     b = LMBatch(x, None, None, True)
     assert torch.equal(model(b).logits, again(b).logits)
     assert load_checkpoint(out / "last.pt")["trainer"]["step"] == 2
+
+
+def test_diagnose_writes_gradient_flow(tmp_path, names_file, capsys):
+    out = train(tmp_path, names_file, "--model", "rnn")
+    capsys.readouterr()
+    assert main(["diagnose", str(out), "--out", str(tmp_path / "diag"), "--seq-len", "12",
+                 "--batch-size", "3", "--threads", "1"]) == 0
+    assert "spectral radius" in capsys.readouterr().out
+    result = json.loads((tmp_path / "diag" / "gradient_flow.json").read_text())
+    assert len(result["hidden_grad_norm"][0]) == 12
+    assert (tmp_path / "diag" / "gradient_flow.png").stat().st_size > 1000

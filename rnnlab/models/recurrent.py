@@ -179,6 +179,7 @@ class Recurrent(nn.Module):
         step would make backward accumulate a full-size gradient per step (quadratic in T)."""
         is_lstm = isinstance(s, tuple)
         outs: list[Tensor] = []
+        states: list[Tensor] = []  # the h_t that feeds step t+1 (diagnostics read its grad)
         for t, xw_t in enumerate(xw.unbind(1)):
             new = cell.recur(xw_t, s)
             h_t = new[0] if is_lstm else new
@@ -192,8 +193,9 @@ class Recurrent(nn.Module):
             else:
                 outs.append(h_t)
             s = new
-        trace = outs if self.record else []
-        return torch.stack(outs, dim=1), s, trace
+            if self.record:
+                states.append(s[0] if is_lstm else s)
+        return torch.stack(outs, dim=1), s, states
 
     # -- decoding ----------------------------------------------------------------------
     def layer_params(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
