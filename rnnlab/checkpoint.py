@@ -79,7 +79,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def model_from_payload(payload: dict[str, Any]) -> tuple[nn.Module, Tokenizer]:
+def rebuild_model(payload: dict[str, Any]) -> nn.Module:
+    """The model a checkpoint names, with its weights, in eval mode (any task)."""
     from rnnlab.models import rebuild
 
     model = rebuild(payload["model_class"], payload["hparams"])
@@ -89,8 +90,12 @@ def model_from_payload(payload: dict[str, Any]) -> tuple[nn.Module, Tokenizer]:
         raise RnnlabError(
             f"checkpoint weights do not fit the model they name ({e}); the file is damaged"
         ) from None
-    model.eval()
-    return model, Tokenizer.from_dict(payload["tokenizer"])
+    return model.eval()
+
+
+def model_from_payload(payload: dict[str, Any]) -> tuple[nn.Module, Tokenizer]:
+    """A language model and its tokenizer."""
+    return rebuild_model(payload), Tokenizer.from_dict(payload["tokenizer"])
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:

@@ -41,7 +41,7 @@ from torch import nn
 from rnnlab import datasets
 from rnnlab.baselines import BASELINES, baseline_forecasts, naive, seasonal_naive
 from rnnlab.batching import Scaler, SeriesWindows, series_origins
-from rnnlab.checkpoint import LAST, load_checkpoint
+from rnnlab.checkpoint import LAST, load_checkpoint, rebuild_model
 from rnnlab.config import RunConfig, TrainConfig
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale
@@ -293,23 +293,13 @@ def train_forecast(
 # -- loading and evaluation ------------------------------------------------------------------
 def load_run(run: str | Path) -> tuple[Forecaster, dict[str, Any]]:
     """The best model of a forecasting run (eval mode) and its checkpoint payload."""
-    from rnnlab.models import rebuild
-
     payload = load_checkpoint(run)
     if payload.get("task") != TASK:
         raise RnnlabError(
             f"{str(run)!r} is not a forecasting run (task {payload.get('task', 'lm')!r}); "
             "train one with `rnnlab train --task forecast`"
         )
-    model = rebuild(payload["model_class"], payload["hparams"])
-    try:
-        model.load_state_dict(payload["model_state"])
-    except (RuntimeError, KeyError) as e:
-        raise RnnlabError(
-            f"checkpoint weights do not fit the model they name ({e}); the file is damaged"
-        ) from None
-    model.eval()
-    return model, payload  # type: ignore[return-value]
+    return rebuild_model(payload), payload  # type: ignore[return-value]
 
 
 def _run_series(payload: dict[str, Any]) -> np.ndarray:
