@@ -38,3 +38,21 @@ def text_file(tmp_path: Path) -> Path:
     p = tmp_path / "tm.txt"
     p.write_text(text)
     return p
+
+
+@pytest.fixture
+def user_error(capsys):
+    """Run the CLI and require a user error: exit 2, one `error: ...` line, no traceback.
+    Returns that line."""
+    from rnnlab.cli import main
+
+    def run(argv: list[str]) -> str:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        assert "Traceback" not in err
+        return lines[0]
+
+    return run

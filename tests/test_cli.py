@@ -89,17 +89,8 @@ def test_config_file_and_flags_precedence(tmp_path, names_file):
     assert resolved["train"]["lr"] == 0.01
 
 
-def _error(capsys, argv) -> str:
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
 
-
-def test_bad_input_gives_one_error_line(tmp_path, names_file, capsys):
+def test_bad_input_gives_one_error_line(tmp_path, names_file, user_error):
     run = train(tmp_path, names_file, "--model", "lstm")
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     empty = tmp_path / "empty.txt"
@@ -129,7 +120,7 @@ def test_bad_input_gives_one_error_line(tmp_path, names_file, capsys):
                                     "--out", new],
     }
     for needle, argv in cases.items():
-        assert needle in _error(capsys, argv), needle
+        assert needle in user_error(argv), needle
     assert not (tmp_path / "new").exists()
     after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     assert after == before  # nothing in the existing run was touched

@@ -221,16 +221,8 @@ def test_embedded_sunspots_default(tmp_path, capsys):
     assert "seasonal_naive" in capsys.readouterr().out
 
 
-def _error(capsys, argv) -> str:
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
-
-def test_bad_input_gives_one_error_line(tmp_path, sunspots_csv, capsys):
+def test_bad_input_gives_one_error_line(tmp_path, sunspots_csv, user_error):
     bad = tmp_path / "bad.csv"
     bad.write_text("Month,Sunspots\n1749-01,58\n1749-02,n/a\n")
     short = tmp_path / "short.csv"
@@ -249,11 +241,11 @@ def test_bad_input_gives_one_error_line(tmp_path, sunspots_csv, capsys):
         "--format applies to language models only": [*base, "--format", "text"],
     }
     for needle, argv in cases.items():
-        assert needle in _error(capsys, argv), needle
+        assert needle in user_error(argv), needle
     assert not Path(new).exists()
     run = tmp_path / "run"
     assert main([*base[:-4], "--data", str(sunspots_csv), "--column", "Sunspots",
                  "--horizon", "2", "--strategy", "direct", "--out", str(run), *FAST]) == 0
-    assert "exceeds the horizon 2" in _error(capsys, ["forecast", str(run), "--horizon", "5"])
-    assert "--data/--format are for language-model runs" in _error(
-        capsys, ["evaluate", str(run), "--data", str(sunspots_csv)])
+    assert "exceeds the horizon 2" in user_error(["forecast", str(run), "--horizon", "5"])
+    assert "--data/--format are for language-model runs" in user_error(
+        ["evaluate", str(run), "--data", str(sunspots_csv)])
