@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnlab.errors import RnnlabError, expect
-from rnnlab.models.ngram import NGramLM, _lookup, _target_logp
+from rnnlab.models.ngram import NGramLM, _target_logp
+from rnnlab.models.ngram_counts import lookup
 from rnnlab.tokenizers import BOS, BOS_ID, EOS, PAD_ID, SPECIALS, UNK
 
 ARPA_NAMES = {BOS: "<s>", EOS: "</s>", UNK: "<unk>"}
@@ -173,5 +174,5 @@ def _find(tables: list, toks: np.ndarray, V: int) -> np.ndarray:
     """Index of each n-gram toks (M, n) in tables[n-1], -1 if absent."""
     idx = toks[:, 0].copy()
     for j in range(1, toks.shape[1]):
-        idx = _lookup(tables[j][0], idx, toks[:, j], V)
+        idx = lookup(tables[j][0], idx, toks[:, j], V)
     return idx

@@ -28,26 +28,33 @@ Smoothings (`c` raw counts, `a` Kneser-Ney adjusted counts, V' = V - 2 predictab
 
 <pad> and <bos> get probability 0 (logits -inf); all other ids, including <unk> (an ordinary
 word here, as in PTB) and <eos> (= </s>), sum to 1 in every context.
+
+Counting and smoothing live in `ngram_counts.py`, Viterbi and beam search in `ngram_decode.py`,
+ARPA io in `arpa.py`; this file holds the model and its lookups.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from itertools import chain
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from rnnlab.errors import RnnlabError, expect
+from rnnlab.errors import expect
 from rnnlab.losses import IGNORE_INDEX
 from rnnlab.models.base import LMBatch, Output
-from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from rnnlab.models.ngram_counts import (
+    count_ngrams,
+    kneser_ney,
+    lookup,
+    mle_add_k,
+    ngram_windows,
+    pad_stream,
+)
+from rnnlab.tokenizers import BOS_ID, EOS_ID
 
 SMOOTHINGS = ("mle", "add-k", "kn", "mkn", "arpa")
-# lmplz --discount_fallback defaults, used when counts-of-counts cannot give valid discounts.
-FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
 LN10 = float(np.log(10.0))
 
 
@@ -128,14 +135,14 @@ class NGramLM(torch.nn.Module):
             "a model loaded from an ARPA file has no counts to refit; build "
             "NGramLM(vocab_size, order, smoothing='mkn') instead",
         )
-        stream, pos = _pad_stream(sequences, self.vocab_size, self.order)
-        kneser_ney = self.smoothing in ("kn", "mkn")
-        counts = _count_ngrams(stream, pos, self.vocab_size, self.order, kneser_ney)
-        if kneser_ney:
-            tables, discounts = _kneser_ney(counts, self.vocab_size, self.smoothing == "mkn")
+        stream, pos = pad_stream(sequences, self.vocab_size, self.order)
+        is_kn = self.smoothing in ("kn", "mkn")
+        counts = count_ngrams(stream, pos, self.vocab_size, self.order, is_kn)
+        if is_kn:
+            tables, discounts = kneser_ney(counts, self.vocab_size, self.smoothing == "mkn")
             self.discounts = torch.from_numpy(discounts)
         else:
-            tables = _mle_add_k(counts, self.vocab_size, self.smoothing == "add-k", self.k)
+            tables = mle_add_k(counts, self.vocab_size, self.smoothing == "add-k", self.k)
         self._set_tables(tables)
 
     # ----------------------------------------------------------------- lookups
@@ -166,10 +173,10 @@ class NGramLM(torch.nn.Module):
     # ----------------------------------------------------------------- scoring
     def sentence_log10(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
         """log10 P(sentence + </s>) for each sentence, <s> context, as KenLM's `query`."""
-        stream, pos = _pad_stream(sequences, self.vocab_size, self.order, check=False)
+        stream, pos = pad_stream(sequences, self.vocab_size, self.order, check=False)
         keep = pos >= self.order - 1  # every token after the <s> padding, </s> included
-        windows = _windows(stream, self.order)[keep[self.order - 1 :]]  # (P, N)
-        logp = self._target_logp(self._contexts(windows[:, :-1]), windows[:, -1])
+        grams = ngram_windows(stream, self.order)[keep[self.order - 1 :]]  # (P, N)
+        logp = self._target_logp(self._contexts(grams[:, :-1]), grams[:, -1])
         sent = np.repeat(np.arange(len(sequences)), [len(s) + 1 for s in sequences])
         return np.bincount(sent, weights=logp, minlength=len(sequences)) / LN10
 
@@ -192,7 +199,7 @@ class NGramLM(torch.nn.Module):
         inputs = batch.inputs.detach().cpu().numpy().astype(np.int64)
         B, T = inputs.shape
         stream = np.concatenate([self._start(B, state), inputs], axis=1)  # (B, N-1+T)
-        ctx = _windows(stream, self.order - 1)[:, 1:] if self.order > 1 else None
+        ctx = ngram_windows(stream, self.order - 1)[:, 1:] if self.order > 1 else None
         ctx = np.zeros((B, T, 0), np.int64) if ctx is None else ctx  # (B, T, N-1)
         ctx = self._contexts(ctx.reshape(B * T, self.order - 1))
         logits = torch.from_numpy(self._dist(ctx).reshape(B, T, self.vocab_size))
@@ -238,12 +245,16 @@ class NGramLM(torch.nn.Module):
         stays bounded by the model's contexts rather than V^(N-1).
         Returns (tokens, natural log-probability).
         """
+        from rnnlab.models.ngram_decode import viterbi
+
         return viterbi(self, list(context), length)
 
     def beam_search_continuation(
         self, context: Sequence[int], length: int, num_beams: int = 8
     ) -> tuple[list[int], float]:
         """Beam search over continuations of exactly `length` tokens; (tokens, log-prob)."""
+        from rnnlab.models.ngram_decode import beam_search
+
         return beam_search(self, list(context), length, num_beams)
 
     # -------------------------------------------------------------------- ARPA
@@ -269,7 +280,7 @@ def _walk(tabs: list, ctx: np.ndarray, V: int) -> list[np.ndarray]:
     for m in range(1, width + 1):
         idx = ctx[:, width - m].copy()
         for j in range(1, m):
-            idx = _lookup(tabs[j][0], idx, ctx[:, width - m + j], V)
+            idx = lookup(tabs[j][0], idx, ctx[:, width - m + j], V)
         found.append(idx)
     return found
 
@@ -280,7 +291,7 @@ def _target_logp(tabs: list, ctx: np.ndarray, targets: np.ndarray, V: int) -> np
     best = tabs[0][1][targets]  # (P,) unigram log-probs
     best_n = np.ones(len(targets), dtype=np.int64)
     for n in range(2, ctx.shape[1] + 2):
-        hit = _lookup(tabs[n - 1][0], ctx_idx[n - 2], targets, V)
+        hit = lookup(tabs[n - 1][0], ctx_idx[n - 2], targets, V)
         ok = hit >= 0
         best[ok] = tabs[n - 1][1][hit[ok]]
         best_n[ok] = n
@@ -310,245 +321,3 @@ def _dist(tabs: list, ctx: np.ndarray, V: int) -> np.ndarray:
         entry = np.arange(len(rows)) + starts
         out[rows, keys[entry] % V] = logp[entry] + tail[n - 1][rows]
     return out
-
-
-# ---------------------------------------------------------------------- counting
-def _lookup(keys: np.ndarray, parent: np.ndarray, last: np.ndarray, V: int) -> np.ndarray:
-    """Index of the n-gram (parent, last) in sorted `keys`, -1 if absent or parent is -1."""
-    query = parent * V + last
-    at = np.searchsorted(keys, query)
-    at_c = np.minimum(at, len(keys) - 1) if len(keys) else at
-    ok = (parent >= 0) & (at < len(keys))
-    if len(keys):
-        ok &= keys[at_c] == query
-    return np.where(ok, at_c, -1)
-
-
-def _windows(stream: np.ndarray, width: int) -> np.ndarray:
-    """Sliding windows along the last axis: (..., L) -> (..., L - width + 1, width)."""
-    return np.lib.stride_tricks.sliding_window_view(stream, width, axis=-1)
-
-
-def _pad_stream(
-    sequences: Sequence[Sequence[int]], V: int, order: int, check: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """One stream of all sentences, each as [<s>]*(N-1) + words + [</s>], and the
-    position of every token inside its sentence (the padding is at 0..N-2)."""
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    words = np.fromiter(chain.from_iterable(sequences), dtype=np.int64, count=int(lengths.sum()))
-    if check and len(words):
-        bad = (words < 0) | (words >= V) | (words == PAD_ID) | (words == BOS_ID)
-        bad |= words == EOS_ID
-        if bad.any():
-            raise RnnlabError(
-                f"n-gram training ids must be words in [0, {V}) other than <pad>, <bos>, "
-                f"<eos>; got {int(words[bad][0])}. Pass sentences without special tokens; "
-                "the model adds <s> and </s> itself"
-            )
-    sizes = lengths + order  # N-1 <s>, the words, one </s>
-    total = int(sizes.sum())
-    starts = np.cumsum(sizes) - sizes
-    pos = np.arange(total, dtype=np.int64) - np.repeat(starts, sizes)
-    stream = np.full(total, BOS_ID, dtype=np.int64)
-    is_word = pos >= order - 1
-    stream[np.flatnonzero(is_word)] = EOS_ID
-    word_at = np.flatnonzero(is_word & (pos < np.repeat(sizes - 1, sizes)))
-    stream[word_at] = words
-    return stream, pos
-
-
-class _Counts:
-    """Per-order n-gram tables from counting: sorted trie keys and statistics."""
-
-    def __init__(self) -> None:
-        self.keys: list[np.ndarray] = []  # (M_n,) sorted: prefix index * V + last token
-        self.raw: list[np.ndarray] = []  # (M_n,) occurrences as a prediction
-        self.left: list[np.ndarray] = []  # (M_n,) distinct left extensions (KN only)
-        self.bos_first: list[np.ndarray] = []  # (M_n,) n-gram starts with <s>
-        self.suffix: list[np.ndarray] = []  # (M_n,) index of the last n-1 tokens in table n-1
-
-
-def _unique(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """np.unique(key, return_index, return_inverse) with an unstable sort: any occurrence will
-    do as the representative, and quicksort is ~2x faster than the stable sort np.unique uses."""
-    perm = np.argsort(key)
-    ordered = key[perm]
-    new = np.empty(len(key), dtype=bool)
-    new[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    inv = np.empty(len(key), dtype=np.int64)
-    inv[perm] = np.cumsum(new) - 1
-    return ordered[new], perm[new], inv
-
-
-def _count_ngrams(stream: np.ndarray, pos: np.ndarray, V: int, N: int, kn: bool) -> _Counts:
-    """Vectorized counting: each order is one np.unique over the packed keys of its windows."""
-    c = _Counts()
-    predicted = pos >= N - 1  # <s> is context only, never a prediction
-    c.keys.append(np.arange(V, dtype=np.int64))
-    c.raw.append(np.bincount(stream[predicted], minlength=V).astype(np.float64))
-    c.bos_first.append(np.arange(V) == BOS_ID)
-    c.suffix.append(np.zeros(V, dtype=np.int64))
-    idx_prev = stream  # index of the (n-1)-gram ending at each position
-    for n in range(2, N + 1):
-        if kn:
-            # KenLM drops n-grams with <s> after their first token: a window may start at
-            # the last <s> of the padding at the earliest.
-            t = np.flatnonzero(predicted & (pos - n + 1 >= N - 2))
-        else:
-            t = np.flatnonzero(pos >= n - 1)
-        key = idx_prev[t - 1] * V + stream[t]
-        uniq, first, inv = _unique(key)
-        c.keys.append(uniq)
-        c.raw.append(np.bincount(inv, weights=predicted[t], minlength=len(uniq)))
-        c.bos_first.append(stream[t[first] - n + 1] == BOS_ID)
-        c.suffix.append(idx_prev[t[first]])  # the window of length n-1 ending at t
-        idx_prev = np.full(len(stream), -1, dtype=np.int64)
-        idx_prev[t] = inv
-    if kn:
-        for n in range(1, N):
-            c.left.append(np.bincount(c.suffix[n], minlength=len(c.keys[n - 1])).astype(float))
-        c.left.append(c.raw[N - 1])
-    return c
-
-
-# --------------------------------------------------------------------- smoothing
-def _predictable(V: int) -> np.ndarray:
-    mask = np.ones(V, dtype=bool)
-    mask[[PAD_ID, BOS_ID]] = False
-    return mask
-
-
-def _discounts(adjusted: np.ndarray, modified: bool, order: int) -> np.ndarray:
-    """D_0..D_3 from counts-of-counts n_1..n_4 of the adjusted counts (C&G 1998 eq. 26)."""
-    n = np.bincount(np.minimum(adjusted[adjusted > 0].astype(np.int64), 5), minlength=6)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = n[1] / (n[1] + 2.0 * n[2])
-        if modified:
-            d = np.array([0.0] + [j - (j + 1) * y * n[j + 1] / n[j] for j in (1, 2, 3)])
-        else:
-            d = np.array([0.0, y, y, y])
-    if not (np.all(np.isfinite(d)) and np.all((d[1:] >= 0) & (d[1:] <= [1, 2, 3]))):
-        warnings.warn(
-            f"{order}-gram counts-of-counts {n[1:5].tolist()} give no valid Kneser-Ney "
-            f"discounts (small or artificial data); using lmplz's fallback {FALLBACK_DISCOUNTS}",
-            stacklevel=3,
-        )
-        d = np.array([0.0, *FALLBACK_DISCOUNTS]) if modified else np.array([0.0, *[0.5] * 3])
-    return d
-
-
-def _kneser_ney(c: _Counts, V: int, modified: bool) -> tuple[list, np.ndarray]:
-    """Interpolated (modified) Kneser-Ney as lmplz: returns backoff tables and discounts."""
-    N = len(c.keys)
-    tables, discounts = [], np.zeros((N, 4))
-    prob_lower = None
-    for n in range(1, N + 1):
-        keys = c.keys[n - 1]
-        # The highest order and n-grams starting with <s> have no left extensions to count.
-        a = np.where(c.bos_first[n - 1] | (n == N), c.raw[n - 1], c.left[n - 1])
-        if n == 1:
-            a[[PAD_ID, BOS_ID]] = 0.0
-        d = discounts[n - 1] = _discounts(a, modified, n)
-        parent = keys // V if n > 1 else np.zeros(len(keys), dtype=np.int64)
-        n_parents = len(c.keys[n - 2]) if n > 1 else 1
-        denom = np.bincount(parent, weights=a, minlength=n_parents)  # sum_x a(h x)
-        bucket = np.minimum(a, 3).astype(np.int64)  # 0 marks an unseen unigram
-        mass = np.bincount(parent, weights=d[bucket] * (a > 0), minlength=n_parents)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gamma = np.where(denom > 0, mass / denom, 1.0)  # (n_parents,)
-            u = np.where(a > 0, (a - d[bucket]) / denom[parent], 0.0)
-        if n == 1:
-            lower = np.where(_predictable(V), 1.0 / (V - 2), 0.0)
-        else:
-            lower = prob_lower[c.suffix[n - 1]]
-        prob = u + gamma[parent] * lower
-        if n == 1:
-            prob[~_predictable(V)] = 0.0
-        else:
-            tables[n - 2][2][:] = np.log(gamma)  # backoff of each (n-1)-gram as a context
-        with np.errstate(divide="ignore"):
-            tables.append((keys, np.log(prob), np.zeros(len(keys))))
-        prob_lower = prob
-    return tables, discounts
-
-
-def _mle_add_k(c: _Counts, V: int, add_k: bool, k: float) -> list:
-    """Relative frequencies of every order; add-k smooths only the highest order and backs
-    off to the uniform distribution, so p(w | h) = (c(h w) + k) / (c(h .) + k V')."""
-    N, vp = len(c.keys), V - 2
-    tables = []
-    for n in range(1, N + 1):
-        keys, raw = c.keys[n - 1], c.raw[n - 1]
-        parent = keys // V if n > 1 else np.zeros(len(keys), dtype=np.int64)
-        n_parents = len(c.keys[n - 2]) if n > 1 else 1
-        total = np.bincount(parent, weights=raw, minlength=n_parents)
-        ends_bos = (keys % V == BOS_ID) | (keys % V == PAD_ID)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if add_k and n == N:
-                logp = np.log((raw + k) / (total[parent] + k * vp))
-                bow = np.log(k * vp / (total + k * vp))
-            elif add_k:
-                logp, bow = np.full(len(keys), -np.log(vp)), np.zeros(n_parents)
-            else:
-                logp = np.log(raw / total[parent])
-                bow = np.where(total > 0, -np.inf, 0.0)
-        logp[ends_bos] = -np.inf
-        if n > 1:
-            tables[n - 2][2][:] = bow
-        tables.append((keys, logp, np.zeros(len(keys))))
-    return tables
-
-
-# ---------------------------------------------------------------------- decoding
-def _state_ids(model: NGramLM, ctx: np.ndarray) -> np.ndarray:
-    """A key per context (K, N-1) naming its longest stored suffix: contexts with equal keys
-    have equal next-token distributions."""
-    offset, key = 0, np.zeros(len(ctx), dtype=np.int64)
-    for m, idx in enumerate(model._walk(ctx), start=1):
-        key = np.where(idx >= 0, offset + idx, key)
-        offset += len(model.tables()[m - 1][0])
-    return key
-
-
-def viterbi(model: NGramLM, context: list[int], length: int) -> tuple[list[int], float]:
-    """Max-product DP over the chain's states; see NGramLM.most_likely_continuation."""
-    N = model.order
-    start = model._contexts(np.array([[BOS_ID] * N + context], dtype=np.int64))  # (1, N-1)
-    ctx, score, back = start, np.zeros(1), []
-    for _ in range(length):
-        total = score[:, None] + model._dist(ctx)  # (K, V)
-        k_idx, w = np.nonzero(np.isfinite(total))
-        nxt = model._contexts(np.concatenate([ctx[k_idx], w[:, None]], axis=1))
-        cand = total[k_idx, w]
-        # Keep the best path into each distinct state (max over predecessors).
-        state = _state_ids(model, nxt)
-        order = np.lexsort((-cand, state))
-        keep = order[np.r_[True, state[order][1:] != state[order][:-1]]]
-        back.append((k_idx[keep], w[keep]))
-        ctx, score = nxt[keep], cand[keep]
-    if length == 0:
-        return [], 0.0
-    best = int(np.argmax(score))
-    tokens = []
-    for k_idx, w in reversed(back):
-        tokens.append(int(w[best]))
-        best = int(k_idx[best])
-    return tokens[::-1], float(score.max())
-
-
-def beam_search(
-    model: NGramLM, context: list[int], length: int, num_beams: int
-) -> tuple[list[int], float]:
-    """Keep the `num_beams` best prefixes at every step; exact when num_beams >= V'^(L-1)."""
-    expect(num_beams >= 1, f"num_beams must be >= 1, got {num_beams}")
-    hist = np.array([[BOS_ID] * model.order + context], dtype=np.int64)  # (K, t)
-    score = np.zeros(1)
-    for _ in range(length):
-        total = score[:, None] + model._dist(model._contexts(hist))  # (K, V)
-        flat = np.argsort(-total, axis=None, kind="stable")[:num_beams]
-        flat = flat[np.isfinite(total.reshape(-1)[flat])]
-        k_idx, w = np.divmod(flat, model.vocab_size)
-        hist = np.concatenate([hist[k_idx], w[:, None]], axis=1)
-        score = total[k_idx, w]
-    return hist[0, hist.shape[1] - length :].tolist(), float(score[0])

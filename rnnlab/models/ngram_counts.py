@@ -1,0 +1,210 @@
+"""Counting and smoothing for `NGramLM`: n-gram keys packed into a trie of int64 keys,
+counted with one sort per order, then turned into ARPA-form backoff tables.
+
+Shapes: P positions of the padded stream, N order, V vocabulary, K stored n-grams of an order.
+
+Smoothing: maximum likelihood, add-k, interpolated Kneser-Ney (Kneser & Ney 1995) and
+interpolated modified Kneser-Ney (Chen & Goodman 1998) with discounts from counts-of-counts
+per order, as KenLM's lmplz estimates them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from itertools import chain
+
+import numpy as np
+
+from rnnlab.errors import RnnlabError
+from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+# lmplz --discount_fallback defaults, used when counts-of-counts cannot give valid discounts.
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
+
+# ---------------------------------------------------------------------- counting
+def lookup(keys: np.ndarray, parent: np.ndarray, last: np.ndarray, V: int) -> np.ndarray:
+    """Index of the n-gram (parent, last) in sorted `keys`, -1 if absent or parent is -1."""
+    query = parent * V + last
+    at = np.searchsorted(keys, query)
+    at_c = np.minimum(at, len(keys) - 1) if len(keys) else at
+    ok = (parent >= 0) & (at < len(keys))
+    if len(keys):
+        ok &= keys[at_c] == query
+    return np.where(ok, at_c, -1)
+
+
+def ngram_windows(stream: np.ndarray, width: int) -> np.ndarray:
+    """Sliding windows along the last axis: (..., L) -> (..., L - width + 1, width)."""
+    return np.lib.stride_tricks.sliding_window_view(stream, width, axis=-1)
+
+
+def pad_stream(
+    sequences: Sequence[Sequence[int]], V: int, order: int, check: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """One stream of all sentences, each as [<s>]*(N-1) + words + [</s>], and the
+    position of every token inside its sentence (the padding is at 0..N-2)."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    words = np.fromiter(chain.from_iterable(sequences), dtype=np.int64, count=int(lengths.sum()))
+    if check and len(words):
+        bad = (words < 0) | (words >= V) | (words == PAD_ID) | (words == BOS_ID)
+        bad |= words == EOS_ID
+        if bad.any():
+            raise RnnlabError(
+                f"n-gram training ids must be words in [0, {V}) other than <pad>, <bos>, "
+                f"<eos>; got {int(words[bad][0])}. Pass sentences without special tokens; "
+                "the model adds <s> and </s> itself"
+            )
+    sizes = lengths + order  # N-1 <s>, the words, one </s>
+    total = int(sizes.sum())
+    starts = np.cumsum(sizes) - sizes
+    pos = np.arange(total, dtype=np.int64) - np.repeat(starts, sizes)
+    stream = np.full(total, BOS_ID, dtype=np.int64)
+    is_word = pos >= order - 1
+    stream[np.flatnonzero(is_word)] = EOS_ID
+    word_at = np.flatnonzero(is_word & (pos < np.repeat(sizes - 1, sizes)))
+    stream[word_at] = words
+    return stream, pos
+
+
+class Counts:
+    """Per-order n-gram tables from counting: sorted trie keys and statistics."""
+
+    def __init__(self) -> None:
+        self.keys: list[np.ndarray] = []  # (M_n,) sorted: prefix index * V + last token
+        self.raw: list[np.ndarray] = []  # (M_n,) occurrences as a prediction
+        self.left: list[np.ndarray] = []  # (M_n,) distinct left extensions (KN only)
+        self.bos_first: list[np.ndarray] = []  # (M_n,) n-gram starts with <s>
+        self.suffix: list[np.ndarray] = []  # (M_n,) index of the last n-1 tokens in table n-1
+
+
+def unique_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """np.unique(key, return_index, return_inverse) with an unstable sort: any occurrence will
+    do as the representative, and quicksort is ~2x faster than the stable sort np.unique uses."""
+    perm = np.argsort(key)
+    ordered = key[perm]
+    new = np.empty(len(key), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    inv = np.empty(len(key), dtype=np.int64)
+    inv[perm] = np.cumsum(new) - 1
+    return ordered[new], perm[new], inv
+
+
+def count_ngrams(stream: np.ndarray, pos: np.ndarray, V: int, N: int, kn: bool) -> Counts:
+    """Vectorized counting: each order is one np.unique over the packed keys of its windows."""
+    c = Counts()
+    predicted = pos >= N - 1  # <s> is context only, never a prediction
+    c.keys.append(np.arange(V, dtype=np.int64))
+    c.raw.append(np.bincount(stream[predicted], minlength=V).astype(np.float64))
+    c.bos_first.append(np.arange(V) == BOS_ID)
+    c.suffix.append(np.zeros(V, dtype=np.int64))
+    idx_prev = stream  # index of the (n-1)-gram ending at each position
+    for n in range(2, N + 1):
+        if kn:
+            # KenLM drops n-grams with <s> after their first token: a window may start at
+            # the last <s> of the padding at the earliest.
+            t = np.flatnonzero(predicted & (pos - n + 1 >= N - 2))
+        else:
+            t = np.flatnonzero(pos >= n - 1)
+        key = idx_prev[t - 1] * V + stream[t]
+        uniq, first, inv = unique_keys(key)
+        c.keys.append(uniq)
+        c.raw.append(np.bincount(inv, weights=predicted[t], minlength=len(uniq)))
+        c.bos_first.append(stream[t[first] - n + 1] == BOS_ID)
+        c.suffix.append(idx_prev[t[first]])  # the window of length n-1 ending at t
+        idx_prev = np.full(len(stream), -1, dtype=np.int64)
+        idx_prev[t] = inv
+    if kn:
+        for n in range(1, N):
+            c.left.append(np.bincount(c.suffix[n], minlength=len(c.keys[n - 1])).astype(float))
+        c.left.append(c.raw[N - 1])
+    return c
+
+
+# --------------------------------------------------------------------- smoothing
+def predictable(V: int) -> np.ndarray:
+    mask = np.ones(V, dtype=bool)
+    mask[[PAD_ID, BOS_ID]] = False
+    return mask
+
+
+def discounts_of(adjusted: np.ndarray, modified: bool, order: int) -> np.ndarray:
+    """D_0..D_3 from counts-of-counts n_1..n_4 of the adjusted counts (C&G 1998 eq. 26)."""
+    n = np.bincount(np.minimum(adjusted[adjusted > 0].astype(np.int64), 5), minlength=6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = n[1] / (n[1] + 2.0 * n[2])
+        if modified:
+            d = np.array([0.0] + [j - (j + 1) * y * n[j + 1] / n[j] for j in (1, 2, 3)])
+        else:
+            d = np.array([0.0, y, y, y])
+    if not (np.all(np.isfinite(d)) and np.all((d[1:] >= 0) & (d[1:] <= [1, 2, 3]))):
+        warnings.warn(
+            f"{order}-gram counts-of-counts {n[1:5].tolist()} give no valid Kneser-Ney "
+            f"discounts (small or artificial data); using lmplz's fallback {FALLBACK_DISCOUNTS}",
+            stacklevel=3,
+        )
+        d = np.array([0.0, *FALLBACK_DISCOUNTS]) if modified else np.array([0.0, *[0.5] * 3])
+    return d
+
+
+def kneser_ney(c: Counts, V: int, modified: bool) -> tuple[list, np.ndarray]:
+    """Interpolated (modified) Kneser-Ney as lmplz: returns backoff tables and discounts."""
+    N = len(c.keys)
+    tables, discounts = [], np.zeros((N, 4))
+    prob_lower = None
+    for n in range(1, N + 1):
+        keys = c.keys[n - 1]
+        # The highest order and n-grams starting with <s> have no left extensions to count.
+        a = np.where(c.bos_first[n - 1] | (n == N), c.raw[n - 1], c.left[n - 1])
+        if n == 1:
+            a[[PAD_ID, BOS_ID]] = 0.0
+        d = discounts[n - 1] = discounts_of(a, modified, n)
+        parent = keys // V if n > 1 else np.zeros(len(keys), dtype=np.int64)
+        n_parents = len(c.keys[n - 2]) if n > 1 else 1
+        denom = np.bincount(parent, weights=a, minlength=n_parents)  # sum_x a(h x)
+        bucket = np.minimum(a, 3).astype(np.int64)  # 0 marks an unseen unigram
+        mass = np.bincount(parent, weights=d[bucket] * (a > 0), minlength=n_parents)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gamma = np.where(denom > 0, mass / denom, 1.0)  # (n_parents,)
+            u = np.where(a > 0, (a - d[bucket]) / denom[parent], 0.0)
+        if n == 1:
+            lower = np.where(predictable(V), 1.0 / (V - 2), 0.0)
+        else:
+            lower = prob_lower[c.suffix[n - 1]]
+        prob = u + gamma[parent] * lower
+        if n == 1:
+            prob[~predictable(V)] = 0.0
+        else:
+            tables[n - 2][2][:] = np.log(gamma)  # backoff of each (n-1)-gram as a context
+        with np.errstate(divide="ignore"):
+            tables.append((keys, np.log(prob), np.zeros(len(keys))))
+        prob_lower = prob
+    return tables, discounts
+
+
+def mle_add_k(c: Counts, V: int, add_k: bool, k: float) -> list:
+    """Relative frequencies of every order; add-k smooths only the highest order and backs
+    off to the uniform distribution, so p(w | h) = (c(h w) + k) / (c(h .) + k V')."""
+    N, vp = len(c.keys), V - 2
+    tables = []
+    for n in range(1, N + 1):
+        keys, raw = c.keys[n - 1], c.raw[n - 1]
+        parent = keys // V if n > 1 else np.zeros(len(keys), dtype=np.int64)
+        n_parents = len(c.keys[n - 2]) if n > 1 else 1
+        total = np.bincount(parent, weights=raw, minlength=n_parents)
+        ends_bos = (keys % V == BOS_ID) | (keys % V == PAD_ID)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if add_k and n == N:
+                logp = np.log((raw + k) / (total[parent] + k * vp))
+                bow = np.log(k * vp / (total + k * vp))
+            elif add_k:
+                logp, bow = np.full(len(keys), -np.log(vp)), np.zeros(n_parents)
+            else:
+                logp = np.log(raw / total[parent])
+                bow = np.where(total > 0, -np.inf, 0.0)
+        logp[ends_bos] = -np.inf
+        if n > 1:
+            tables[n - 2][2][:] = bow
+        tables.append((keys, logp, np.zeros(len(keys))))
+    return tables
