@@ -9,10 +9,7 @@ from rnnlab.models.cells import ElmanCell, GRUCell, LSTMCell
 
 B, I, H = 3, 5, 4
 TOL = 1e-10
-
-
-def _grads(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.grad.clone() for n, p in module.named_parameters()}
+TORCH_NAMES = {n: n for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
 
 
 def _copy(dst: nn.Module, src: nn.Module) -> None:
@@ -31,6 +28,19 @@ def _run_seq(cell, xs, state):
     return total
 
 
+def _assert_same(ours: nn.Module, ref: nn.Module, state0, names: dict[str, str]) -> None:
+    """Run both cells over the same 6 steps; values and the gradients of `names`
+    (our parameter -> torch's) must agree to TOL."""
+    xs = torch.randn(6, B, I, dtype=torch.float64)
+    a, b = _run_seq(ours, xs, state0), _run_seq(ref, xs, state0)
+    a.backward()
+    b.backward()
+    assert abs(a.item() - b.item()) < TOL
+    for mine, theirs in names.items():
+        g, g_ref = getattr(ours, mine).grad, getattr(ref, theirs).grad
+        assert torch.allclose(g, g_ref, atol=TOL, rtol=0), mine
+
+
 def test_elman_equals_torch_rnncell() -> None:
     torch.manual_seed(0)
     ours = ElmanCell(I, H).double()
@@ -40,15 +50,9 @@ def test_elman_equals_torch_rnncell() -> None:
         ref.weight_hh.copy_(ours.weight_hh)
         ref.bias_ih.copy_(ours.bias)
         ref.bias_hh.zero_()
-    xs = torch.randn(6, B, I, dtype=torch.float64)
     h0 = torch.randn(B, H, dtype=torch.float64)
-    a, b = _run_seq(ours, xs, h0), _run_seq(ref, xs, h0)
-    a.backward()
-    b.backward()
-    assert abs(a.item() - b.item()) < TOL
-    assert torch.allclose(ours.weight_hh.grad, ref.weight_hh.grad, atol=TOL, rtol=0)
-    assert torch.allclose(ours.weight_ih.grad, ref.weight_ih.grad, atol=TOL, rtol=0)
-    assert torch.allclose(ours.bias.grad, ref.bias_ih.grad, atol=TOL, rtol=0)
+    _assert_same(ours, ref, h0, {"weight_hh": "weight_hh", "weight_ih": "weight_ih",
+                                 "bias": "bias_ih"})
 
 
 def test_elman_feedback_is_r_times_previous_output() -> None:
@@ -70,25 +74,12 @@ def test_gru_equals_torch_grucell() -> None:
     torch.manual_seed(2)
     ours, ref = GRUCell(I, H).double(), nn.GRUCell(I, H).double()
     _copy(ours, ref)
-    xs = torch.randn(6, B, I, dtype=torch.float64)
-    h0 = torch.randn(B, H, dtype=torch.float64)
-    a, b = _run_seq(ours, xs, h0), _run_seq(ref, xs, h0)
-    a.backward()
-    b.backward()
-    assert abs(a.item() - b.item()) < TOL
-    for name, g in _grads(ours).items():
-        assert torch.allclose(g, getattr(ref, name).grad, atol=TOL, rtol=0), name
+    _assert_same(ours, ref, torch.randn(B, H, dtype=torch.float64), TORCH_NAMES)
 
 
 def test_lstm_equals_torch_lstmcell() -> None:
     torch.manual_seed(3)
     ours, ref = LSTMCell(I, H).double(), nn.LSTMCell(I, H).double()
     _copy(ours, ref)
-    xs = torch.randn(6, B, I, dtype=torch.float64)
     s0 = (torch.randn(B, H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64))
-    a, b = _run_seq(ours, xs, s0), _run_seq(ref, xs, s0)
-    a.backward()
-    b.backward()
-    assert abs(a.item() - b.item()) < TOL
-    for name, g in _grads(ours).items():
-        assert torch.allclose(g, getattr(ref, name).grad, atol=TOL, rtol=0), name
+    _assert_same(ours, ref, s0, TORCH_NAMES)
