@@ -34,6 +34,10 @@ SHORT = ["--max-epochs", "1"]  # the L2R/R2L config: one epoch of the small mode
 RUNS: dict[str, tuple[str, list[str]]] = {
     "ptb_small": ("Zaremba small (2 x 200, 13 epochs), bf16-head + fused", [
         "train", "--config", SMALL, "--out", "runs/ptb_small"]),
+    "ptb_small_fp32": ("Zaremba small (2 x 200, 13 epochs), fp32, plain loss: the speed "
+                       "options' end-to-end check", [
+        "train", "--config", SMALL, "--precision", "fp32", "--no-fused-loss",
+        "--out", "runs/ptb_small_fp32"]),
     "ptb_tied650": ("2 x 650 tied, dropout 0.5, AdamW + cosine, 60 CPU-minutes, bf16 + fused", [
         "train", "--config", "configs/ptb_tied650.toml", "--out", "runs/ptb_tied650"]),
     "ptb_small1_l2r": ("Zaremba small, 1 epoch, left to right", [
@@ -88,7 +92,14 @@ def table(write: bool) -> None:
     md = ["Test and validation perplexity of each run's best checkpoint, from "
           "`rnnlab evaluate runs/NAME --split test --json` (the whole split as one stream, "
           "state carried, batch 1). References: Zaremba et al. 2014 small 114.5 (TensorFlow's "
-          "reproduction 115.9), KN5 141.2, Zaremba medium 82.7.", "", *rows]
+          "reproduction 115.9), KN5 141.2, Zaremba medium 82.7. A run stopped by the end of a "
+          "session was continued with `--resume`, which reaches the same weights as an "
+          "uninterrupted run (tests/test_resume.py).", "", *rows]
+    if "ptb_small" in found and "ptb_small_fp32" in found:
+        fast, ref = found["ptb_small"]["test"], found["ptb_small_fp32"]["test"]
+        md += ["", f"End-to-end cost of the speed options (bf16-head + fused loss vs fp32 + plain "
+               f"loss, same seed, 13 epochs): test perplexity {fast:.2f} vs {ref:.2f}, "
+               f"{100 * (fast / ref - 1):+.2f}% (target: within +1%)."]
     pair = [n for n in ("ptb_small1_l2r", "ptb_small1_r2l") if n in found]
     if len(pair) == 2:
         md += ["", "Left-to-right vs right-to-left (same config and budget; r2l reverses each "

@@ -101,8 +101,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
             g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
                            help=help_)
         for name in BOOL_FLAGS.get(title, ()):
-            g.add_argument("--" + name.replace("_", "-"), dest=name, action="store_const",
-                           const=True, default=None)
+            # --flag / --no-flag: a command line can switch off what a config file switched on
+            g.add_argument("--" + name.replace("_", "-"), dest=name,
+                           action=argparse.BooleanOptionalAction, default=None)
 
 
 def _threads(n: int | None) -> None:

@@ -80,13 +80,17 @@ def test_evaluate_json_counts_eos_per_line(tmp_path, names_file, capsys):
 
 def test_config_file_and_flags_precedence(tmp_path, names_file):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[model]\nmodel = "gru"\nhidden_size = 12\n[train]\nlr = 0.01\n')
+    cfg.write_text('[model]\nmodel = "gru"\nhidden_size = 12\n[train]\nlr = 0.01\n'
+                   'fused_loss = true\nlog_grad_norms = true\n')
     out = tmp_path / "run"
     assert main(["train", "--config", str(cfg), "--data", str(names_file), "--out", str(out),
-                 *FAST[:-6], "--hidden-size", "10"]) == 0
+                 *FAST[:-6], "--hidden-size", "10", "--no-fused-loss"]) == 0
     resolved = json.loads((out / "config.json").read_text())
     assert resolved["model"]["model"] == "gru" and resolved["model"]["hidden_size"] == 10
     assert resolved["train"]["lr"] == 0.01
+    # a switch the file turned on: --no-X turns it off, silence keeps the file's value
+    assert resolved["train"]["fused_loss"] is False
+    assert resolved["train"]["log_grad_norms"] is True
 
 
 
