@@ -26,6 +26,7 @@ this CPU are measured in the same rounds (square GEMMs of 1024), and each step's
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -249,7 +250,8 @@ def bench_shape(name: str, args: argparse.Namespace, data: torch.Tensor) -> tupl
           f"matmul ceiling here: fp32 {fp32_rate:.0f} GFLOP/s, bf16 {bf16_rate:.0f} GFLOP/s "
           f"({bf16_rate / fp32_rate:.1f}x); {flops / 1e9:.2f} GFLOP of matrix products per step.",
           "",
-          "| step | ms/step | tokens/s | vs baseline | of fp32 ceiling | of bf16 ceiling |",
+          "| step | ms/step | tokens/s | vs baseline (median of per-round ratios) | "
+          "of fp32 ceiling | of bf16 ceiling |",
           "|---|---:|---:|---:|---:|---:|"]
     for label, ms, tps, ratio, f32, b16 in rows:
         md.append(f"| {label} | {ms:.0f} | {tps:,.0f} | {ratio:.2f}x | {100 * f32:.0f}% | "
@@ -274,6 +276,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = ptb_ids(200_000)
+    load0 = os.getloadavg()[0]
     parts = []
     for name in args.shapes.split(","):
         md, _ = bench_shape(name, args, data)
@@ -284,7 +287,9 @@ def main() -> None:
            + (" --compile" if args.compile else "") + " --write")
     md = (f"Training tokens/s, rnnlab vs a plain PyTorch loop (pytorch/examples "
           f"word_language_model style), {args.threads} thread(s), interleaved in one process; "
-          f"torch {torch.__version__}.\n\n    {cmd}\n\n" + "\n\n".join(parts))
+          f"torch {torch.__version__}; load average {load0:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (2 cores).\n\n    {cmd}\n\n"
+          + "\n\n".join(parts))
     if args.write:
         write_section("lm_throughput", md)
 

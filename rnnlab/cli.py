@@ -217,6 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.close()
     h = res.history
     print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s"
+          + (" since the resume" if args.resume else "")
           + (f"; best validation at step {h.best_step}" if h.records else ""))
     print(f"validation: {_fmt(res.val)}")
     print(f"test:       {_fmt(res.test)}")
@@ -343,8 +344,9 @@ def _train_forecast(args: argparse.Namespace) -> int:
 
     res = train_forecast(cfg, out, resume=args.resume, on_event=event, on_ready=ready)
     h = res.history
-    print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s; "
-          f"best validation at step {h.best_step}")
+    print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s"
+          + (" since the resume" if args.resume else "")
+          + f"; best validation at step {h.best_step}")
     _print_forecast_eval(res.summary)
     print(f"run folder: {out}")
     return 0
