@@ -84,8 +84,8 @@ def table(write: bool) -> None:
         if s is None:
             continue
         found[name] = s
-        t = f"{s['time'] / 60:.0f} min" + (f" CPU ({s['wall'] / 60:.0f} min wall)"
-                                           if s["wall"] else "")
+        # a --clock cpu run logs "wall" too, but only since its last resume: not shown
+        t = f"{s['time'] / 60:.0f} min" + (" CPU" if s["wall"] else "")
         desc += "" if s["done"] else " (still training: best so far)"
         rows.append(f"| {desc} | `rnnlab {' '.join(args)}` | {s['epochs']:.2f} | {t} | "
                     f"{s['val']:.2f} | {s['test']:.2f} |")
