@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +43,9 @@ from rnnlab.synthetic import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_section  # noqa: E402
+
 MODES = ("rnn", "gru", "lstm")
 NAMES = {"rnn": "Elman", "gru": "GRU", "lstm": "LSTM"}
 COLORS = {"rnn": "tab:red", "gru": "tab:blue", "lstm": "tab:green"}
@@ -217,18 +220,6 @@ def plots(results: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_section(path: Path, start: str, end: str, body: str, heading: str) -> None:
-    """Replace the text between the markers, or append a new section; nothing else changes."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
-    path.write_text(text)
-
-
 READING = """
 How to read the gradient-flow plots: dotted lines are ||dL/dh_t|| at initialization, where all
 three cells lose one decade every 4-6 steps, so at T=100 the state at the first step gets
@@ -309,8 +300,7 @@ def main() -> None:
             f"`docs/long_range_{t}_T{T}_gradflow.png`"
             for t, T in sorted({(r["task"], r["T"]) for r in results})) + " (gradient flow), "\
             "and the matching `_loss.png` (training curves).\n" + READING
-        write_section(ROOT / "BENCHMARKS.md", "<!-- long_range:start -->",
-                      "<!-- long_range:end -->", body,
+        write_section("long_range", body,
                       "Long-range dependencies: adding problem and copy memory")
 
 

@@ -31,9 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_section  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
 PLACEHOLDER = "UNKPLACEHOLDER"
-START, END = "<!-- ngram:start -->", "<!-- ngram:end -->"
 
 
 def read_lines(path: Path) -> list[str]:
@@ -308,18 +310,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        write_section(ROOT / "BENCHMARKS.md", "## N-gram models\n\n" + table)
-
-
-def write_section(path: Path, body: str) -> None:
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = f"{START}\n{body}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+        write_section("ngram", "## N-gram models\n\n" + table,
+                      "n-gram language models: rnnlab vs KenLM vs nltk.lm")
 
 
 if __name__ == "__main__":

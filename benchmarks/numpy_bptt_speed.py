@@ -127,10 +127,9 @@ def main() -> None:
     print(md)
     if args.write:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from long_range import write_section
+        from report import write_section
 
-        write_section(ROOT / "BENCHMARKS.md", "<!-- numpy_bptt:start -->",
-                      "<!-- numpy_bptt:end -->", md, "NumPy BPTT speed against torch")
+        write_section("numpy_bptt", md, "NumPy BPTT speed against torch")
 
 
 if __name__ == "__main__":

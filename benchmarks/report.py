@@ -8,7 +8,10 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
-def write_section(name: str, markdown: str, path: Path = BENCHMARKS) -> None:
+def write_section(name: str, markdown: str, heading: str | None = None,
+                  path: Path = BENCHMARKS) -> None:
+    """Replace the text between NAME's markers; a section not there yet is appended, under
+    `## heading` when one is given."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{markdown.rstrip()}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -17,5 +20,6 @@ def write_section(name: str, markdown: str, path: Path = BENCHMARKS) -> None:
         _, tail = rest.split(end, 1)
         text = head + block + tail
     else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+        title = f"## {heading}\n\n" if heading else ""
+        text = text.rstrip() + "\n\n" + title + block + "\n"
     path.write_text(text)
