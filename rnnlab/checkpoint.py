@@ -79,6 +79,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def open_run(out: Path, resume: bool) -> dict[str, Any] | None:
+    """Check run folder `out` for a new run (absent or empty) or a resume (holds last.pt);
+    returns the checkpoint to resume from, or None for a new run."""
+    if resume:
+        if not (out / LAST).is_file():
+            raise RnnlabError(
+                f"--resume: {str(out)!r} holds no {LAST} to resume from; pass the run folder "
+                "of an earlier `rnnlab train` with --out"
+            )
+        return load_checkpoint(out / LAST)
+    if out.exists() and any(out.iterdir()):
+        raise RnnlabError(
+            f"--out {str(out)!r} already holds files; nothing was changed. Continue that run "
+            "with --resume, or choose a new --out"
+        )
+    return None
+
+
 def rebuild_model(payload: dict[str, Any]) -> nn.Module:
     """The model a checkpoint names, with its weights, in eval mode (any task)."""
     from rnnlab.models import rebuild

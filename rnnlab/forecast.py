@@ -41,7 +41,7 @@ from torch import nn
 from rnnlab import datasets
 from rnnlab.baselines import BASELINES, baseline_forecasts, naive, seasonal_naive
 from rnnlab.batching import Scaler, SeriesWindows, series_origins
-from rnnlab.checkpoint import LAST, load_checkpoint, rebuild_model
+from rnnlab.checkpoint import load_checkpoint, open_run, rebuild_model
 from rnnlab.config import RunConfig, TrainConfig
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale
@@ -236,10 +236,7 @@ def train_forecast(
     on_ready: Callable[[dict[str, Any]], None] | None = None,
 ) -> ForecastResult:
     """Train a forecaster into run folder `out`; returns it with its test errors."""
-    from rnnlab.run import check_out_dir
-
-    check_out_dir(out, resume)
-    payload = load_checkpoint(out / LAST) if resume else None
+    payload = open_run(out, resume)
     series = load_series(cfg.data)
     values = np.asarray(series.values, np.float64)
     context, a, b = resolve(cfg, len(values))

@@ -21,7 +21,14 @@ from torch import nn
 
 from rnnlab import datasets
 from rnnlab.batching import BpttStream, PaddedBatches
-from rnnlab.checkpoint import BEST, LAST, load_checkpoint, model_from_payload, save_checkpoint
+from rnnlab.checkpoint import (
+    BEST,
+    LAST,
+    load_checkpoint,
+    model_from_payload,
+    open_run,
+    save_checkpoint,
+)
 from rnnlab.config import DataConfig, RunConfig
 from rnnlab.decoding import DecodeConfig, generate
 from rnnlab.errors import RnnlabError
@@ -260,20 +267,6 @@ class TrainResult:
     seconds: float
 
 
-def check_out_dir(out: Path, resume: bool) -> None:
-    if resume:
-        if not (out / LAST).is_file():
-            raise RnnlabError(
-                f"--resume: {str(out)!r} holds no {LAST} to resume from; pass the run folder "
-                "of an earlier `rnnlab train` with --out"
-            )
-    elif out.exists() and any(out.iterdir()):
-        raise RnnlabError(
-            f"--out {str(out)!r} already holds files; nothing was changed. Continue that run "
-            "with --resume, or choose a new --out"
-        )
-
-
 def train_lm(
     cfg: RunConfig,
     out: Path,
@@ -282,8 +275,7 @@ def train_lm(
     on_ready: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train (or count) a language model into run folder `out`."""
-    check_out_dir(out, resume)
-    payload = load_checkpoint(out / LAST) if resume else None
+    payload = open_run(out, resume)
     streamed = streams_from_file(cfg.data)
     splits = load_splits(cfg.data, read_train=not streamed)
     fmt, direction = cfg.data.format, cfg.data.direction
