@@ -105,24 +105,21 @@ def render(suite: str, results: dict) -> str:
     lines = [INTRO[suite].format(tokens=tokens) + " Each neural model trains for the budget "
              "in its command on a shared 2-core machine; rows from `python "
              f"benchmarks/lm_quality.py --suite {suite} --models NAME ... --write`.", ""]
-    if suite == "names":
-        lines += ["| model | val NLL | test NLL | steps | wall s | command | date |",
-                  "|---|---:|---:|---:|---:|---|---|"]
-        for name, label in SUITES[suite].items():
-            if name in results:
-                r = results[name]
-                lines.append(f"| {label} | {r['val_nll']:.4f} | {r['test_nll']:.4f} | "
-                             f"{r['steps']} | {r['seconds']:.0f} | `{r['command']}` | "
-                             f"{r['date']} |")
-    else:
-        lines += ["| model | val ppl | val NLL | test ppl | steps | wall s | command | date |",
-                  "|---|---:|---:|---:|---:|---:|---|---|"]
-        for name, label in SUITES[suite].items():
-            if name in results:
-                r = results[name]
-                lines.append(f"| {label} | {r['val_ppl']:.3f} | {r['val_nll']:.4f} | "
-                             f"{r['test_ppl']:.3f} | {r['steps']} | {r['seconds']:.0f} | "
-                             f"`{r['command']}` | {r['date']} |")
+    # (header, key, format) of each suite's metric columns; steps, time, command, date follow
+    metrics = ([("val NLL", "val_nll", ".4f"), ("test NLL", "test_nll", ".4f")]
+               if suite == "names" else
+               [("val ppl", "val_ppl", ".3f"), ("val NLL", "val_nll", ".4f"),
+                ("test ppl", "test_ppl", ".3f")])
+    lines += ["| model | " + " | ".join(h for h, _, _ in metrics)
+              + " | steps | wall s | command | date |",
+              "|---|" + "---:|" * (len(metrics) + 2) + "---|---|"]
+    for name, label in SUITES[suite].items():
+        if name in results:
+            r = results[name]
+            cells = [format(r[key], fmt) for _, key, fmt in metrics]
+            lines.append(f"| {label} | {' | '.join(cells)} | {r['steps']} | "
+                         f"{r['seconds']:.0f} | `{r['command']}` | {r['date']} |")
+    if suite != "names":
         lines.append("")
         for name, label in SUITES[suite].items():
             if name in results and "sample" in results[name]:
