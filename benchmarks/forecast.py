@@ -10,7 +10,8 @@ time, through the library calls behind `rnnlab train --task forecast`:
 then scores them with the same rolling-origin evaluation as `rnnlab evaluate RUN --json` and
 reports the mean over seeds. Baselines (naive, seasonal naive, AutoReg, ETS) are fitted once
 per series and horizon on everything before the test part. Whether the neural models read
-differences is decided by a KPSS test on the training part (`rnnlab.forecast.needs_difference`).
+differences is decided by a KPSS test on the training part
+(`rnnlab.tasks.forecast.needs_difference`).
 
     python benchmarks/forecast.py --threads 1 --write
 
@@ -36,15 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rnnlab.baselines import baseline_forecasts  # noqa: E402
-from rnnlab.config import load_toml  # noqa: E402
-from rnnlab.forecast import (  # noqa: E402
-    ForecastConfig,
-    evaluate_forecast,
-    load_series,
-    resolve,
-    train_forecast,
-)
+from rnnlab.config import RunConfig, load_toml  # noqa: E402
 from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale  # noqa: E402
+from rnnlab.run import load, train  # noqa: E402
+from rnnlab.tasks import make_config  # noqa: E402
+from rnnlab.tasks.forecast import evaluate, load_series, needs_difference, resolve  # noqa: E402
 
 SERIES = {  # name -> (label, horizons, k columns of the k-step table)
     "sunspots": ("monthly sunspots", (1, 12), (1, 2, 3, 6, 12)),
@@ -58,9 +55,9 @@ BASE = ("naive", "seasonal_naive", "autoreg", "ets")
 RESULTS = ROOT / "benchmarks" / "results" / "forecast.json"
 
 
-def config(series: str, horizon: int, kind: str, strategy: str, threads: int) -> ForecastConfig:
-    cfg = ForecastConfig()
-    cfg.update(load_toml(ROOT / "configs" / f"forecast_{series}.toml"), source=series)
+def config(series: str, horizon: int, kind: str, strategy: str, threads: int) -> RunConfig:
+    cfg, _ = make_config("forecast", load_toml(ROOT / "configs" / f"forecast_{series}.toml"),
+                         source=series)
     cfg.data.data = str((ROOT / cfg.data.data).resolve())
     cfg.data.horizon = horizon
     cfg.model.model, cfg.model.strategy = kind, strategy
@@ -69,8 +66,6 @@ def config(series: str, horizon: int, kind: str, strategy: str, threads: int) ->
 
 
 def run_series(series: str, threads: int, tmp: Path, seeds: list[int]) -> dict:
-    from rnnlab.forecast import needs_difference
-
     label, horizons, _ = SERIES[series]
     out: dict = {"label": label, "horizons": {}}
     for H in horizons:
@@ -97,8 +92,8 @@ def run_series(series: str, threads: int, tmp: Path, seeds: list[int]) -> dict:
                 cfg.train.seed = seed
                 run = tmp / f"{series}-{H}-{name}-{seed}"
                 t0 = time.perf_counter()
-                res = train_forecast(cfg, run)
-                m = evaluate_forecast(run, baselines=())
+                res = train("forecast", cfg, run)
+                m = evaluate(load(run), baselines=())
                 assert m["origins"] == len(origins)
                 per_seed.append({**{k: m["model"][k] for k in ("mae", "rmse", "mase")},
                                  "by_step": m["by_step"]["model"], "info": m["model"]["name"],

@@ -44,7 +44,8 @@ from report import write_section  # noqa: E402
 
 from rnnlab.batching import BpttStream  # noqa: E402
 from rnnlab.config import TrainConfig  # noqa: E402
-from rnnlab.models.lm import RecurrentLM, repackage  # noqa: E402
+from rnnlab.models.base import detach_state  # noqa: E402
+from rnnlab.models.lm import RecurrentLM  # noqa: E402
 from rnnlab.trainer import make_loss_fn, make_optimizer  # noqa: E402
 
 PTB = ROOT.parent / "shared" / "data" / "ptb" / "ptb.train.txt"
@@ -136,7 +137,7 @@ def rnnlab_runner(shape: tuple, data: torch.Tensor, cfg: TrainConfig) -> Callabl
                 batch = next(it)
             if batch.reset:
                 state = None
-            state = repackage(state)  # exactly the trainer's step from here on
+            state = detach_state(state)  # exactly the trainer's step from here on
             loss, new_state = loss_fn(batch, state)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -129,19 +129,22 @@ def precision(steps: int, threads: int, batches: int) -> None:
     moves by several percent between two exactly equivalent paths (chaotic trajectories)."""
     import torch
 
-    from rnnlab.config import RunConfig, load_toml
+    from rnnlab.batching import lm_batches
+    from rnnlab.config import load_toml
+    from rnnlab.datasets import load_splits
     from rnnlab.models import build_lm
-    from rnnlab.run import encode_split, fit_tokenizer, load_splits, make_batches, model_kwargs
+    from rnnlab.tasks import make_config
+    from rnnlab.tasks.lm import fit_tokenizer, model_kwargs
+    from rnnlab.tokenizers import encode_split
     from rnnlab.trainer import Trainer, make_loss_fn
 
     torch.set_num_threads(threads)
-    cfg = RunConfig()
-    cfg.update(load_toml(ROOT / SMALL), "ptb_small.toml")
+    cfg, _ = make_config("lm", load_toml(ROOT / SMALL), source="ptb_small.toml")
     for key in ("data", "val_data", "test_data"):
         setattr(cfg.data, key, str(ROOT / getattr(cfg.data, key)))
     splits = load_splits(cfg.data)
     tok = fit_tokenizer(cfg, splits.train)
-    train_b = make_batches(cfg, encode_split(tok, "text", splits.train), train=True)
+    train_b = lm_batches(encode_split(tok, "text", splits.train), "text", cfg.train, True)
     cfg.train.precision, cfg.train.fused_loss = "fp32", False
     cfg.train.max_steps, cfg.train.eval_every = steps, 10**9
     torch.manual_seed(cfg.train.seed)

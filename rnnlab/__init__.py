@@ -1,31 +1,51 @@
 """rnnlab: sequence modeling with recurrent neural networks, from counting Markov chains to
-LSTMs, trained with backpropagation through time on a laptop CPU."""
+LSTMs, trained with backpropagation through time on a laptop CPU.
 
-from rnnlab.batching import BpttStream, PaddedBatches, Scaler, SeriesBatch, pad_batch, windows
-from rnnlab.checkpoint import load_checkpoint, load_model, save_checkpoint
-from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from rnnlab.decoding import DecodeConfig, beam_search, generate, transform_logits
-from rnnlab.errors import RnnlabError
-from rnnlab.metrics import evaluate
-from rnnlab.models import build_lm
-from rnnlab.models.base import LMBatch, Output, State
-from rnnlab.models.cells import ElmanCell, GRUCell, LSTMCell
-from rnnlab.models.forecaster import Forecaster
-from rnnlab.models.lm import RecurrentLM
-from rnnlab.models.ngram import NGramLM
-from rnnlab.models.recurrent import Recurrent
-from rnnlab.models.window import WindowLM
-from rnnlab.tokenizers import CharTokenizer, Tokenizer, Vocab, WordTokenizer
-from rnnlab.trainer import History, Trainer
+The public names below are imported on first use (PEP 562), so `import rnnlab` and
+`rnnlab --help` do not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BpttStream", "CharTokenizer", "DataConfig", "DecodeConfig", "ElmanCell", "Forecaster",
-    "GRUCell", "History", "LMBatch", "LSTMCell", "ModelConfig", "NGramLM", "Output",
-    "PaddedBatches", "Recurrent", "RecurrentLM", "RnnlabError", "RunConfig", "Scaler",
-    "SeriesBatch", "State", "Tokenizer", "TrainConfig", "Trainer",
-    "Vocab", "WindowLM", "WordTokenizer", "beam_search", "build_lm", "evaluate", "generate",
-    "load_checkpoint", "load_model", "pad_batch", "save_checkpoint", "transform_logits",
-    "windows",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "BpttStream": "rnnlab.batching", "PaddedBatches": "rnnlab.batching",
+    "pad_batch": "rnnlab.batching", "windows": "rnnlab.batching",
+    "Scaler": "rnnlab.series", "SeriesWindows": "rnnlab.series",
+    "load_checkpoint": "rnnlab.checkpoint", "load_model": "rnnlab.checkpoint",
+    "save_checkpoint": "rnnlab.checkpoint",
+    "RunConfig": "rnnlab.config", "TrainConfig": "rnnlab.config",
+    "DecodeConfig": "rnnlab.decoding", "beam_search": "rnnlab.decoding",
+    "generate": "rnnlab.decoding", "transform_logits": "rnnlab.decoding",
+    "RnnlabError": "rnnlab.errors", "evaluate": "rnnlab.metrics", "build_lm": "rnnlab.models",
+    "LMBatch": "rnnlab.models.base", "Output": "rnnlab.models.base",
+    "SeriesBatch": "rnnlab.models.base", "State": "rnnlab.models.base",
+    "ElmanCell": "rnnlab.models.cells", "GRUCell": "rnnlab.models.cells",
+    "LSTMCell": "rnnlab.models.cells", "Forecaster": "rnnlab.models.forecaster",
+    "RecurrentLM": "rnnlab.models.lm", "NGramLM": "rnnlab.models.ngram",
+    "Recurrent": "rnnlab.models.recurrent", "WindowLM": "rnnlab.models.window",
+    "CharTokenizer": "rnnlab.tokenizers", "Tokenizer": "rnnlab.tokenizers",
+    "Vocab": "rnnlab.tokenizers", "WordTokenizer": "rnnlab.tokenizers",
+    "History": "rnnlab.trainer", "Trainer": "rnnlab.trainer",
+    "train": "rnnlab.run", "load": "rnnlab.run", "make_config": "rnnlab.tasks",
+    "TASKS": "rnnlab.tasks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

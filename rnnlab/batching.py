@@ -41,7 +41,7 @@ Partition = Literal["sequential", "random"]
 RELEASE_EVERY = 1024  # batches between releases of a memory-mapped stream's pages
 
 
-def _generator(seed: int, epoch: int) -> torch.Generator:
+def seeded_generator(seed: int, epoch: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(seed * 1_000_003 + epoch)
     return g
@@ -82,7 +82,7 @@ class PaddedBatches:
         """Batches of one epoch, from batch index `start` (to resume mid-epoch exactly)."""
         n = len(self.seqs)
         order = (
-            torch.randperm(n, generator=_generator(self.seed, epoch)).tolist()
+            torch.randperm(n, generator=seeded_generator(self.seed, epoch)).tolist()
             if self.shuffle else list(range(n))
         )
         for b in range(start, len(self)):
@@ -154,7 +154,7 @@ class BpttStream:
 
     def _random(self, epoch: int, start: int) -> Iterator[LMBatch]:
         B, T = self.batch_size, self.seq_len
-        g = _generator(self.seed, epoch)
+        g = seeded_generator(self.seed, epoch)
         offset = int(torch.randint(0, T, (1,), generator=g))
         n_chunks = (len(self.ids) - 1 - offset) // T
         starts = offset + T * torch.randperm(n_chunks, generator=g)
@@ -179,102 +179,19 @@ def windows(ids: np.ndarray | Sequence[int], context: int) -> tuple[np.ndarray, 
     return x.copy(), a[context:].copy()
 
 
-# -- series windows (forecasting) ---------------------------------------------------------
-# Shapes: B batch, C context (past values a model reads), H horizon (future values).
-#
-#   series  x0 x1 x2 x3 x4 x5 x6 x7 x8 x9          (C=3, H=2)
-#   origin t=3:  inputs x0 x1 x2 | targets x3 x4
-#   origin t=4:  inputs x1 x2 x3 | targets x4 x5   ... one window per origin t
-# A split only owns its targets: origins are chosen so every target lies inside [lo, hi),
-# while the inputs may reach back into earlier splits (the past is known at forecast time).
-
-
-from typing import NamedTuple  # noqa: E402 - this section was appended to the module
-
-
-class Scaler:
-    """Standard scaling z = (x - mean) / std with statistics of the training part only, so
-    no value of the validation or test part leaks into training. Travels in the checkpoint."""
-
-    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
-        self.mean, self.std = float(mean), float(std)
-
-    @classmethod
-    def fit(cls, train: Sequence[float] | np.ndarray) -> Scaler:
-        a = np.asarray(train, dtype=np.float64)
-        if a.size == 0:
-            raise RnnlabError("cannot fit a scaler on an empty training part; pass more data")
-        std = float(a.std())
-        return cls(float(a.mean()), std if std > 0 else 1.0)  # a constant series: unit scale
-
-    def transform(self, x: np.ndarray | Sequence[float]) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.mean) / self.std
-
-    def inverse(self, z: np.ndarray | Sequence[float]) -> np.ndarray:
-        return np.asarray(z, dtype=np.float64) * self.std + self.mean
-
-    def to_dict(self) -> dict[str, float]:
-        return {"kind": "standard", "mean": self.mean, "std": self.std}  # type: ignore[dict-item]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Scaler:
-        return cls(d["mean"], d["std"])
-
-
-class SeriesBatch(NamedTuple):
-    """One batch of forecasting windows (scaled values)."""
-
-    inputs: torch.Tensor  # (B, C) float32: x_{t-C} .. x_{t-1}, oldest first
-    targets: torch.Tensor | None  # (B, H) float32: x_t .. x_{t+H-1}; None when only forecasting
-    reset: bool = True  # every window starts from an empty state (windows are independent)
-
-
-def series_origins(n: int, context: int, horizon: int, lo: int, hi: int) -> np.ndarray:
-    """Forecast origins t with a full context before t and all H targets inside [lo, hi)."""
-    return np.arange(max(lo, context), min(hi, n) - horizon + 1, dtype=np.int64)
-
-
-def series_windows(
-    values: np.ndarray, origins: np.ndarray, context: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """inputs (N_o, C) = values[t-C:t] and targets (N_o, H) = values[t:t+H] per origin t."""
-    v = np.asarray(values)
-    idx_in = origins[:, None] + np.arange(-context, 0)[None, :]  # (N_o, C)
-    idx_out = origins[:, None] + np.arange(horizon)[None, :]  # (N_o, H)
-    return v[idx_in], v[idx_out]
-
-
-class SeriesWindows:
-    """Batch source over the windows of one split; reshuffled every epoch from (seed, epoch)
-    when `shuffle`, which reorders whole windows and never mixes values across time."""
-
-    def __init__(
-        self, values: np.ndarray, context: int, horizon: int, lo: int, hi: int,
-        batch_size: int, shuffle: bool = False, seed: int = 0,
-    ) -> None:
-        self.origins = series_origins(len(values), context, horizon, lo, hi)
-        if len(self.origins) == 0:
-            raise RnnlabError(
-                f"the split [{lo}, {hi}) of a {len(values)}-value series holds no window of "
-                f"--context {context} + --horizon {horizon}; use a smaller --context or "
-                "--horizon, or larger splits"
-            )
-        x, y = series_windows(values, self.origins, context, horizon)
-        self.inputs = torch.as_tensor(x, dtype=torch.float32)  # (N_o, C)
-        self.targets = torch.as_tensor(y, dtype=torch.float32)  # (N_o, H)
-        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
-
-    def __len__(self) -> int:
-        return -(-len(self.origins) // self.batch_size)
-
-    def num_windows(self) -> int:
-        return len(self.origins)
-
-    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[SeriesBatch]:
-        """Batches of one epoch, from batch index `start` (to resume mid-epoch exactly)."""
-        n = len(self.origins)
-        order = (torch.randperm(n, generator=_generator(self.seed, epoch)) if self.shuffle
-                 else torch.arange(n))
-        for b in range(start, len(self)):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            yield SeriesBatch(self.inputs[idx], self.targets[idx], True)
+def lm_batches(
+    ids: list | np.ndarray, fmt: str, tc, train: bool, rows: int = 1
+) -> PaddedBatches | BpttStream | None:
+    """Training or evaluation batches of a language model (`tc`: the TrainConfig).
+    Evaluation of a stream reads it once, in order, in `rows` parallel rows with the state
+    carried throughout (1: exact, every token after the first scored with its whole history;
+    B > 1 is faster, but B-1 rows start from an empty state and up to B-1 final tokens go
+    unscored)."""
+    if len(ids) == 0:
+        return None
+    if fmt == "lines":
+        return PaddedBatches(ids, tc.batch_size if train else tc.eval_batch_size,
+                             shuffle=train, seed=tc.seed)
+    if train:
+        return BpttStream(ids, tc.batch_size, tc.seq_len, tc.partition, tc.seed)
+    return BpttStream(ids, rows, max(tc.seq_len, 256), "sequential")

@@ -1,21 +1,29 @@
-"""Command line: `rnnlab train | evaluate | generate | score | diagnose | forecast`.
+"""Command line: `rnnlab train | evaluate | generate | score | predict | diagnose | forecast`.
 
-Flags -> configs -> one library call (`rnnlab.run`) -> print. All printing lives here.
+Flags -> `tasks.make_config` -> one library call -> print. `train`'s flags come from the
+tasks' config dataclasses (one table, `flag_table`); every other subcommand dispatches on the
+task its run recorded. All printing lives here or in a task's `describe*` functions.
 User mistakes print one line `error: ...` and exit with status 2.
+Nothing here imports torch at module level: `rnnlab --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rnnlab.config import SECTIONS, TrainConfig, expectation, field_types, flag
 from rnnlab.errors import RnnlabError
+from rnnlab.tasks import TASKS, get_task
 
 EXIT_USER_ERROR = 2
+TITLES = {"lm": "language models", "forecast": "forecasting"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,76 +42,84 @@ def _positive_int(text: str) -> int:
     return v
 
 
-# flag -> (config section, type, help); defaults live in rnnlab.config
-DATA_FLAGS: dict[str, tuple[type, str]] = {
-    "data": (str, "training file (default: embedded Spanish first names)"),
-    "format": (str, "text: one stream cut into TBPTT chunks; lines: one example per line"),
-    "level": (str, "char or word tokens"),
-    "val_data": (str, "explicit validation file (else a seeded split of --data)"),
-    "test_data": (str, "explicit test file"),
-    "split_seed": (int, "seed of the train/val/test split (same seed, same split)"),
-    "val_size": (int, "lines format: validation examples (default min(1000, 10%%))"),
-    "test_size": (int, "lines format: test examples (default min(1000, 10%%))"),
-    "val_fraction": (float, "text format: validation fraction"),
-    "test_fraction": (float, "text format: test fraction"),
-    "min_freq": (int, "drop tokens rarer than this from the vocabulary"),
-    "max_vocab": (int, "keep at most this many tokens"),
-    "direction": (str, "l2r, or r2l: each line's tokens reversed (its <eos> stays last)"),
-}
-MODEL_FLAGS: dict[str, tuple[type, str]] = {
-    "model": (str, "bigram, ngram, linear, mlp, cnn, rnn (Elman), gru, lstm"),
-    "embedding_dim": (int, "embedding size"),
-    "hidden_size": (int, "hidden units per layer (window models: hidden layer)"),
-    "num_layers": (int, "stacked recurrent layers (cnn: conv layers)"),
-    "dropout": (float, "dropout probability"),
-    "impl": (str, "recurrent models: fused (torch.nn) or loop (hand-written cells)"),
-    "init_range": (float, "initialize every weight from U(-r, r)"),
-    "context": (int, "window models: tokens of context"),
-    "order": (int, "n-gram order"),
-    "smoothing": (str, "n-gram smoothing: mle, add-k, kn, mkn"),
-    "k": (float, "add-k smoothing constant"),
-}
-TRAIN_FLAGS: dict[str, tuple[type, str]] = {
-    "batch_size": (int, "sequences per batch"),
-    "seq_len": (int, "text format: TBPTT chunk length"),
-    "partition": (str, "text format: sequential (carry state) or random (reset state)"),
-    "optimizer": (str, "adamw or sgd"),
-    "lr": (float, "learning rate"),
-    "weight_decay": (float, "weight decay"),
-    "momentum": (float, "sgd momentum"),
-    "schedule": (str, "constant, cosine or step"),
-    "warmup": (int, "warmup steps"),
-    "lr_decay": (float, "step schedule: factor per epoch"),
-    "decay_start": (int, "step schedule: first decayed epoch (0-based)"),
-    "clip": (float, "max gradient norm (0 disables clipping)"),
-    "max_steps": (int, "stop after this many optimizer steps"),
-    "max_epochs": (int, "stop after this many epochs"),
-    "max_time": (float, "stop after this many seconds of training (0: no limit)"),
-    "clock": (str, "wall, or cpu: --max-time counts this process's CPU seconds (shared box)"),
-    "eval_every": (int, "evaluate and checkpoint every N steps"),
-    "eval_batch_size": (int, "lines format: sequences per evaluation batch"),
-    "patience": (int, "stop after N evaluations without improvement (0: never)"),
-    "seed": (int, "random seed of initialization, dropout and batch order"),
-    "threads": (_positive_int, "torch threads (2 torch threads stall on a loaded 2-core box)"),
-    "precision": (str, "fp32; bf16: autocast the training forward (fp32 weights and loss); "
-                  "bf16-head: only the fused output layer in bf16"),
-    "stream_val_batch": (_positive_int, "text format: validation rows during training "
-                         "(1: exact; the final figures always use 1)"),
-}
-BOOL_FLAGS = {"model": ("tie_weights", "feedback", "direct"),
-              "train": ("log_grad_norms", "fused_loss", "compile")}
+def _float01(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
+    return v
+
+
+# -- train's flags: one table from the tasks' config dataclasses -----------------------------
+@dataclass
+class Flag:
+    name: str
+    section: str
+    kind: type  # bool, int, float or str
+    tasks: list[str]
+    help: str
+
+
+def flag_table() -> dict[str, Flag]:
+    """Every config field of every task, once: its section, type and the tasks that have it."""
+    table: dict[str, Flag] = {}
+    for task, module in TASKS.items():
+        for section, cls in (("data", module.DataConfig), ("model", module.ModelConfig),
+                             ("train", TrainConfig)):
+            kinds = field_types(cls)
+            for f in dataclasses.fields(cls):
+                allowed, _ = kinds[f.name]
+                kind = bool if bool in allowed else float if float in allowed else \
+                    int if int in allowed else str
+                text = f.metadata["help"]
+                if kind is not str or f.metadata.get("choices"):
+                    text += f" [{expectation(f, allowed)}]"
+                if f.name not in table:
+                    table[f.name] = Flag(f.name, section, kind, [task], text)
+                    continue
+                entry = table[f.name]
+                assert entry.section == section and entry.kind is kind, f.name
+                entry.tasks.append(task)
+                if text != entry.help and task not in entry.help:
+                    entry.help = f"{entry.tasks[0]}: {entry.help}; {task}: {text}"
+    return table
+
+
+FLAGS = flag_table()
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    for title, flags in (("data", DATA_FLAGS), ("model", MODEL_FLAGS), ("train", TRAIN_FLAGS)):
-        g = p.add_argument_group(title)
-        for name, (typ, help_) in flags.items():
-            g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
-                           help=help_)
-        for name in BOOL_FLAGS.get(title, ()):
-            # --flag / --no-flag: a command line can switch off what a config file switched on
-            g.add_argument("--" + name.replace("_", "-"), dest=name,
-                           action=argparse.BooleanOptionalAction, default=None)
+    groups = {s: p.add_argument_group(f"[{s}] flags (a TOML config's [{s}] keys)")
+              for s in SECTIONS}
+    for f in FLAGS.values():
+        only = "" if len(f.tasks) == len(TASKS) else f" (--task {', '.join(f.tasks)})"
+        help_ = (f.help + only).replace("%%", "%").replace("%", "%%")
+        if f.kind is bool:  # --flag / --no-flag: a command line can undo a config file's switch
+            groups[f.section].add_argument(flag(f.name), dest=f.name, default=None, help=help_,
+                                           action=argparse.BooleanOptionalAction)
+        else:
+            groups[f.section].add_argument(flag(f.name), dest=f.name, type=f.kind,
+                                           default=None, help=help_)
+
+
+def _given_flags(args: argparse.Namespace, task: str) -> dict[str, dict[str, Any]]:
+    """{section: {name: value}} of the flags on the command line; a flag of another task is
+    an error that names the task it belongs to."""
+    out: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for f in FLAGS.values():
+        v = getattr(args, f.name, None)
+        if v is None:
+            continue
+        if task not in f.tasks:
+            owner = f.tasks[0]
+            raise RnnlabError(
+                f"{flag(f.name)} applies to {TITLES.get(owner, owner)} only, not to --task "
+                f"{task} (given without --task {owner}); add --task {owner} or drop it"
+            )
+        out[f.section][f.name] = v
+    return out
 
 
 def _threads(n: int | None) -> None:
@@ -113,90 +129,77 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def _build_config(args: argparse.Namespace):
-    from rnnlab.config import RunConfig, load_toml
-
-    cfg = RunConfig()
-    if args.config:
-        cfg.update(load_toml(args.config), source=f"--config {args.config}")
-    overlay: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
-    for section, flags in (("data", DATA_FLAGS), ("model", MODEL_FLAGS), ("train", TRAIN_FLAGS)):
-        for name in [*flags, *BOOL_FLAGS.get(section, ())]:
-            v = getattr(args, name)
-            if v is not None:
-                overlay[section][name] = v
-    cfg.update(overlay, source="flags")
-    if cfg.train.clip is not None and cfg.train.clip <= 0:
-        cfg.train.clip = None
-    if cfg.data.data is not None and args.format is None and not (
-        args.config and "format" in load_toml(args.config).get("data", {})
-    ):
-        cfg.data.format = "lines"
-    return cfg
-
-
 # training limits a resumed run may change; everything else comes from the run's config.json
 RESUME_OVERRIDES = ("max_steps", "max_time", "max_epochs", "threads", "patience")
 
 
-def _resume_config(args: argparse.Namespace, config_cls):
+def _resume_config(args: argparse.Namespace):
     """The saved config of the run in --out, with the limits given on this command line."""
+    from rnnlab.checkpoint import LAST, load_checkpoint
+    from rnnlab.tasks import config_from_dict, validate
+
     if args.out is None:
         raise RnnlabError("--resume needs --out RUN_FOLDER, the run to continue")
     cfg_path = Path(args.out) / "config.json"
     if not cfg_path.is_file():
         raise RnnlabError(f"--resume: {str(cfg_path)!r} not found; is --out a run folder?")
-    cfg = config_cls.from_dict(json.loads(cfg_path.read_text()))
-    for name in RESUME_OVERRIDES:
-        if getattr(args, name) is not None:
-            setattr(cfg.train, name, getattr(args, name))
+    saved = json.loads(cfg_path.read_text())
+    task = saved.get("task")
+    if task is None and (Path(args.out) / LAST).is_file():  # configs once named no task
+        task = load_checkpoint(Path(args.out) / LAST).get("task", "lm")
+    cfg = config_from_dict(saved, task)
+    if args.task is not None and args.task != cfg.task:
+        raise RnnlabError(f"--resume: {args.out!r} is a {cfg.task} run; drop --task {args.task}")
+    for section, values in _given_flags(args, cfg.task).items():
+        for name, v in values.items():
+            if section == "train" and name in RESUME_OVERRIDES:
+                setattr(cfg.train, name, v)
+            elif getattr(getattr(cfg, section), name) != v:
+                raise RnnlabError(
+                    f"--resume continues the run with its saved config; {flag(name)} {v} "
+                    f"differs from its {getattr(getattr(cfg, section), name)!r}; drop it "
+                    f"(only {', '.join(flag(n) for n in RESUME_OVERRIDES)} may change)"
+                )
+    return validate(cfg)
+
+
+def _config(args: argparse.Namespace):
+    from rnnlab.config import load_toml
+    from rnnlab.tasks import make_config
+
+    if args.resume:
+        return _resume_config(args)
+    file = load_toml(args.config) if args.config else {}
+    task = args.task or file.get("task") or "lm"
+    get_task(task, "task" if args.task is None else "--task")
+    cfg, _ = make_config(args.task, file, _given_flags(args, task),
+                         source=f"--config {args.config}")
     return cfg
 
 
-def _default_out(cfg) -> Path:
-    name = Path(cfg.data.data).stem if cfg.data.data else "spanish-names"
-    return Path("runs") / f"{name}-{cfg.model.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _fmt(m: dict[str, Any] | None) -> str:
-    if not m:
-        return "n/a"
-    return f"nll {m['nll']:.4f} nats/token  ppl {m['ppl']:.3f}  bits {m['bpc']:.4f}  " \
-           f"({m['tokens']} tokens)"
-
-
-FORECAST_ONLY = ("column", "season", "horizon", "strategy")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.task == "forecast":
-        return _train_forecast(args)
-    given = [f"--{n}" for n in FORECAST_ONLY if getattr(args, n, None) is not None]
-    if given:
-        raise RnnlabError(
-            f"{', '.join(given)}: forecasting flag(s) given without --task forecast; add it, "
-            "or drop them to train a language model"
-        )
-    from rnnlab.config import RunConfig
-    from rnnlab.decoding import DecodeConfig
+    cfg = _config(args)
+    task = get_task(cfg.task)
+    if args.dry_run:
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return 0
     from rnnlab.plots import plot_history
-    from rnnlab.run import sample_lm, train_lm
+    from rnnlab.run import train
 
-    cfg = _resume_config(args, RunConfig) if args.resume else _build_config(args)
     _threads(cfg.train.threads)
-    out = Path(args.out) if args.out else _default_out(cfg)
+    out = Path(args.out) if args.out else (
+        Path("runs") / f"{task.default_out_name(cfg)}-{time.strftime('%Y%m%d-%H%M%S')}")
     bar = None
 
     def ready(info: dict[str, Any]) -> None:
-        print(f"data: {info['source']}  ({info['train_tokens']} training tokens, "
-              f"{info['val_tokens']} validation tokens, vocabulary {info['vocab_size']})")
-        print(f"model: {info['model']}  ({info['params']:,} parameters)  run folder: {out}")
+        for line in task.describe_ready(info, out):
+            print(line)
 
     def event(e: dict[str, Any]) -> None:
         nonlocal bar
         if args.no_progress:
             if e["event"] == "eval":
-                print(_eval_line(e))
+                print(task.describe_eval(e))
             return
         if bar is None:
             from tqdm import tqdm
@@ -208,10 +211,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{e['loss']:.3f}")
         else:
-            bar.write(_eval_line(e))
+            bar.write(task.describe_eval(e))
 
     try:
-        res = train_lm(cfg, out, resume=args.resume, on_event=event, on_ready=ready)
+        res = train(task, cfg, out, resume=args.resume, on_event=event, on_ready=ready)
     finally:
         if bar is not None:
             bar.close()
@@ -219,81 +222,86 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s"
           + (" since the resume" if args.resume else "")
           + (f"; best validation at step {h.best_step}" if h.records else ""))
-    print(f"validation: {_fmt(res.val)}")
-    print(f"test:       {_fmt(res.test)}")
+    for line in task.describe(res.final):
+        print(line)
     if h.records:
         plot_history(out / "metrics.jsonl", out / "loss.png")
-    n = args.samples
-    if n > 0:
-        dc = DecodeConfig(strategy="sample", max_new_tokens=60 if cfg.data.format == "lines"
-                          else 300)
-        if cfg.data.format == "lines":
-            seen = set(res.splits.train)
-            names = sample_lm(res.model, res.tokenizer, cfg, dc, n, seed=cfg.train.seed)
-            print(f"{n} samples:")
-            for s in names:
-                print(f"  {s:<24} {'in training set' if s in seen else 'new'}")
-            (out / "samples.txt").write_text("\n".join(names) + "\n")
-        else:
-            val = str(res.splits.val or res.splits.train)
-            prompt = res.tokenizer.splitter.join(res.tokenizer.split(val)[:20])
-            text = sample_lm(res.model, res.tokenizer, cfg, dc, 1, prompt, cfg.train.seed)[0]
-            print("sample:\n" + text)
-            (out / "samples.txt").write_text(text + "\n")
+    if cfg.task == "lm" and args.samples > 0:
+        _samples(task, cfg, res, args.samples, out)
     print(f"run folder: {out}")
     return 0
 
 
-def _eval_line(e: dict[str, Any]) -> str:
-    s = f"step {e['step']:>6}  train {e['train_loss']:.4f}"
-    if "val_nll" in e:
-        s += f"  val {e['val_nll']:.4f}"
-    return s + f"  lr {e['lr']:.2e}  {e['time']:.0f}s"
+def _samples(task, cfg, res, n: int, out: Path) -> None:
+    """The end-of-training samples; a failure here is reported, never fatal: the run's
+    checkpoints are already written."""
+    try:
+        lines, text = task.samples_after_training(cfg, res.prepared, res.model, n)
+    except RnnlabError as e:
+        print(f"note: no samples after training ({e}); the run is complete", file=sys.stderr)
+        return
+    for line in lines:
+        print(line)
+    (out / "samples.txt").write_text(text)
+
+
+# -- subcommands on a trained run ------------------------------------------------------------
+def _load(args: argparse.Namespace, command: str):
+    from rnnlab.run import load
+
+    _threads(getattr(args, "threads", None))
+    return load(args.run, command)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rnnlab.run import evaluate_lm
-
-    _threads(args.threads)
-    if _is_forecast_run(args.run):
-        return _evaluate_forecast(args)
-    m = evaluate_lm(args.run, args.data, args.format, args.split)
-    if args.json:
-        print(json.dumps(m))
+    loaded = _load(args, "evaluate")
+    if loaded.task == "forecast":
+        if args.data is not None or args.format is not None:
+            raise RnnlabError(
+                "--data/--format are for language-model runs; a forecasting run is evaluated "
+                "on the test part of its own series: drop them"
+            )
+        m = TASKS["forecast"].evaluate(loaded, args.horizon, args.split)
+        lines = TASKS["forecast"].describe(m)
     else:
-        print(_fmt(m))
+        if args.horizon is not None:
+            raise RnnlabError("--horizon is for forecasting runs; drop it")
+        m = TASKS["lm"].evaluate(loaded, args.data, args.format, args.split)
+        lines = [TASKS["lm"].fmt_metrics(m)]
+    print(json.dumps(m) if args.json else "\n".join(lines))
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from rnnlab.checkpoint import load_model
+def _decode_config(args: argparse.Namespace):
     from rnnlab.decoding import DecodeConfig
-    from rnnlab.run import run_config, sample_lm
 
-    _threads(args.threads)
     dc = DecodeConfig(args.strategy, args.max_new_tokens, args.temperature, args.top_k,
                       args.top_p, args.num_beams)
     dc.check()  # before loading anything: a bad flag should not wait for the checkpoint
-    model, tok, payload = load_model(args.run)
-    cfg = run_config(payload)
+    return dc
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    dc = _decode_config(args)
+    loaded = _load(args, "generate")
+    lm = TASKS["lm"]
     num = 1 if args.strategy in ("greedy", "beam_search") else args.num
-    for s in sample_lm(model, tok, cfg, dc, num, args.prompt, args.seed):
+    for s in lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, num, args.prompt,
+                         args.seed):
         print(s)
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from rnnlab.datasets import read_lines
-    from rnnlab.run import score_texts
 
-    _threads(args.threads)
     texts = list(args.texts)
     if args.file:
         texts += read_lines(args.file, "--file")
     if not texts:
         raise RnnlabError("nothing to score: give TEXT arguments or --file PATH")
-    results = score_texts(args.run, texts)
-    for r in results:
+    loaded = _load(args, "score")
+    for r in TASKS["lm"].score(loaded, texts):
         if args.json:
             print(json.dumps(r))
         else:
@@ -301,12 +309,33 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_diagnose(args: argparse.Namespace) -> int:
-    from rnnlab.run import diagnose_lm
+def cmd_predict(args: argparse.Namespace) -> int:
+    """The task's own prediction: continuations of prompts (lm), future values (forecast)."""
+    loaded = _load(args, "predict")
+    if loaded.task == "forecast":
+        if args.inputs:
+            raise RnnlabError("a forecasting run predicts the future of its own series: drop "
+                              "the INPUT arguments (use --horizon for the number of steps)")
+        return _print_forecast(TASKS["forecast"].forecast_future(loaded, args.horizon, args.out))
+    if args.horizon is not None or args.out is not None:
+        raise RnnlabError("--horizon/--out are for forecasting runs; drop them")
+    dc = _decode_config(args)
+    lm = TASKS["lm"]
+    prompts = args.inputs or [""]
+    rows = []
+    for prompt in prompts:
+        outs = lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, 1, prompt,
+                           args.seed)
+        rows.append({"input": prompt, "output": outs[0]})
+    for r in rows:
+        print(json.dumps(r) if args.json else r["output"])
+    return 0
 
-    _threads(args.threads)
-    out = Path(args.out)
-    d = diagnose_lm(args.run, out, args.seq_len, args.batch_size, args.data, args.split)
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    loaded = _load(args, "diagnose")
+    d = TASKS["lm"].diagnose(loaded, Path(args.out), args.seq_len, args.batch_size, args.data,
+                             args.split)
     r = d["result"]
     for k, norms in enumerate(r["hidden_grad_norm"]):
         first, last = norms[0], norms[-1]
@@ -320,79 +349,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- forecasting (--task forecast; library: rnnlab.forecast) ---------------------------------
-def _train_forecast(args: argparse.Namespace) -> int:
-    from rnnlab.forecast import ForecastConfig, config_from_args, train_forecast
-
-    cfg = _resume_config(args, ForecastConfig) if args.resume else config_from_args(args)
-    _threads(cfg.train.threads)
-    stem = Path(cfg.data.data).stem if cfg.data.data else "sunspots"
-    out = Path(args.out) if args.out else (
-        Path("runs") / f"{stem}-forecast-{cfg.model.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-    def ready(i: dict[str, Any]) -> None:
-        print(f"data: {i['source']} column {i['column']!r}: {i['n']} values, split "
-              f"train {i['train']} | val {i['val']} | test {i['test']} (chronological)")
-        print(f"model: {i['model']}, context {i['context']}, horizon {i['horizon']}, season "
-              f"{i['season']} ({i['params']:,} parameters, {i['train_windows']} training "
-              f"windows)  run folder: {out}")
-
-    def event(e: dict[str, Any]) -> None:
-        if e["event"] == "eval":
-            print(f"step {e['step']:>6}  train mse {e['train_loss']:.4f}  val mae "
-                  f"{e.get('val_mae', float('nan')):.4f} (scaled)  {e['time']:.0f}s")
-
-    res = train_forecast(cfg, out, resume=args.resume, on_event=event, on_ready=ready)
-    h = res.history
-    print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s"
-          + (" since the resume" if args.resume else "")
-          + f"; best validation at step {h.best_step}")
-    _print_forecast_eval(res.summary)
-    print(f"run folder: {out}")
-    return 0
-
-
-def _is_forecast_run(run: str) -> bool:
-    from rnnlab.checkpoint import load_checkpoint
-
-    return load_checkpoint(run).get("task") == "forecast"
-
-
-def _print_forecast_eval(m: dict[str, Any]) -> None:
-    print(f"{m['split']} part, {m['origins']} rolling origins x {m['horizon']} steps "
-          f"(MASE scale: in-sample seasonal naive MAE, season {m['season']}):")
-    names = [k for k in ("model", "naive", "seasonal_naive", "autoreg", "ets") if k in m]
-    for k in names:
-        label = m[k].get("name", m.get("baselines", {}).get(k, ""))
-        print(f"  {k:<15} MAE {m[k]['mae']:10.4f}  RMSE {m[k]['rmse']:10.4f}  "
-              f"MASE {m[k]['mase']:7.4f}  {label}")
-    if "interval" in m:
-        iv = m["interval"]
-        print(f"  {int(iv['level'] * 100)}% interval coverage on {m['split']}: "
-              f"{iv['coverage']:.3f}")
-
-
-def _evaluate_forecast(args: argparse.Namespace) -> int:
-    from rnnlab.forecast import evaluate_forecast
-
-    if args.data is not None or args.format is not None:
-        raise RnnlabError(
-            "--data/--format are for language-model runs; a forecasting run is evaluated on "
-            "the test part of its own series: drop them"
-        )
-    m = evaluate_forecast(args.run, args.horizon, args.split)
-    if args.json:
-        print(json.dumps(m))
-    else:
-        _print_forecast_eval(m)
-    return 0
-
-
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from rnnlab.forecast import forecast_future
+    loaded = _load(args, "forecast")
+    return _print_forecast(TASKS["forecast"].forecast_future(
+        loaded, args.horizon, args.out, args.interval_level))
 
-    _threads(args.threads)
-    r = forecast_future(args.run, args.horizon, args.out, args.interval_level)
+
+def _print_forecast(r: dict[str, Any]) -> int:
     lvl = int(r["level"] * 100)
     print(f"step\tdate\tforecast\tlower ({lvl}%)\tupper ({lvl}%)")
     for row in r["rows"]:
@@ -402,51 +365,62 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rnnlab", description="Sequence models with recurrent networks.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+# -- the parser ------------------------------------------------------------------------------
+def _add_decoding(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", default="sample", help="greedy, sample or beam_search")
+    p.add_argument("--max-new-tokens", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--num-beams", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
 
-    t = sub.add_parser("train", help="train a language model into a run folder")
-    t.add_argument("--config", help="TOML file with [data], [model], [train] tables")
+
+def build_parser() -> argparse.ArgumentParser:
+    tasks = "; ".join(f"{n} ({TITLES.get(n, n)})" for n in TASKS)
+    p = _Parser(prog="rnnlab", description="Sequence models with recurrent networks. "
+                f"Tasks (`rnnlab train --task NAME`): {tasks}. Every other subcommand takes a "
+                "run folder and works on the task that run recorded.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = {n: [t for t, m in TASKS.items() if n in m.COMMANDS]
+                for n in ("evaluate", "generate", "score", "predict", "diagnose", "forecast")}
+
+    def for_tasks(name: str) -> str:
+        return f" ({', '.join(commands[name])} runs)"
+
+    t = sub.add_parser("train", help="train a model of any task into a run folder")
+    t.add_argument("--task", help=f"what to model: {tasks} (default: the config's "
+                   "`task`, else lm)")
+    t.add_argument("--config", help="TOML file: task = \"...\" and [data], [model], [train]")
     t.add_argument("--out", help="run folder (default runs/<data>-<model>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    t.add_argument("--samples", type=int, default=20, help="samples to print after training")
+    t.add_argument("--samples", type=int, default=20, help="lm: samples to print after training")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--task", choices=["lm", "forecast"], default="lm",
-                   help="lm: language model; forecast: a real-valued series (CSV)")
-    fc = t.add_argument_group("forecast (--task forecast; --data FILE.csv, default sunspots)")
-    fc.add_argument("--column", help="value column of the CSV")
-    fc.add_argument("--season", type=int, help="seasonal period m (12 monthly, 1 none)")
-    fc.add_argument("--horizon", type=int, help="steps H to forecast from each origin")
-    fc.add_argument("--strategy", help="recursive (feed predictions back) or direct")
+    t.add_argument("--dry-run", action="store_true",
+                   help="check the configuration, print it as JSON, train nothing")
     _add_config_flags(t)
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="NLL, perplexity and bits per token")
+    e = sub.add_parser("evaluate", help="the task's test figures" + for_tasks("evaluate"))
     e.add_argument("run", help="run folder or checkpoint file")
-    e.add_argument("--data", help="file to evaluate (default: the run's own --split)")
-    e.add_argument("--format", choices=["text", "lines"], help="format of --data")
+    e.add_argument("--data", help="lm: file to evaluate (default: the run's own --split)")
+    e.add_argument("--format", choices=["text", "lines"], help="lm: format of --data")
     e.add_argument("--split", default="test", help="val or test split of the run's data")
-    e.add_argument("--json", action="store_true", help='print {"nll", "ppl", "bpc", "tokens"}')
-    e.add_argument("--horizon", type=int, help="forecasting runs: steps (default: trained)")
+    e.add_argument("--json", action="store_true",
+                   help='print JSON (lm: {"nll", "ppl", "bpc", "tokens"})')
+    e.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
     e.add_argument("--threads", type=_positive_int)
     e.set_defaults(func=cmd_evaluate)
 
-    g = sub.add_parser("generate", help="sample or decode from a trained model")
+    g = sub.add_parser("generate", help="sample or decode" + for_tasks("generate"))
     g.add_argument("run", help="run folder or checkpoint file")
     g.add_argument("--prompt", default="", help="text to continue")
     g.add_argument("--num", type=_positive_int, default=10, help="samples to draw")
-    g.add_argument("--strategy", default="sample", help="greedy, sample or beam_search")
-    g.add_argument("--max-new-tokens", type=int, default=100)
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-k", type=int)
-    g.add_argument("--top-p", type=float)
-    g.add_argument("--num-beams", type=int, default=4)
-    g.add_argument("--seed", type=int, default=0)
+    _add_decoding(g)
     g.add_argument("--threads", type=_positive_int)
     g.set_defaults(func=cmd_generate)
 
-    s = sub.add_parser("score", help="log-probability of given texts")
+    s = sub.add_parser("score", help="log-probability of given texts" + for_tasks("score"))
     s.add_argument("run", help="run folder or checkpoint file")
     s.add_argument("texts", nargs="*", help="texts to score")
     s.add_argument("--file", help="score every line of this file")
@@ -454,7 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=_positive_int)
     s.set_defaults(func=cmd_score)
 
-    d = sub.add_parser("diagnose", help="gradient flow over time, saturation, spectral radius")
+    pr = sub.add_parser("predict", help="the task's prediction: lm continues each INPUT; "
+                        "forecast forecasts beyond the series" + for_tasks("predict"))
+    pr.add_argument("run", help="run folder or checkpoint file")
+    pr.add_argument("inputs", nargs="*", help="lm: prompts to continue")
+    pr.add_argument("--json", action="store_true", help="lm: one JSON object per input")
+    pr.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
+    pr.add_argument("--out", help="forecast: CSV file (default RUN/forecast.csv)")
+    _add_decoding(pr)
+    pr.add_argument("--threads", type=_positive_int)
+    pr.set_defaults(func=cmd_predict)
+
+    d = sub.add_parser("diagnose", help="gradient flow over time, saturation, spectral radius"
+                       + for_tasks("diagnose"))
     d.add_argument("run", help="run folder or checkpoint file of a recurrent model")
     d.add_argument("--out", required=True, help="folder for gradient_flow.json and .png")
     d.add_argument("--data", help="file to draw the batch from (default: the run's --split)")
@@ -463,11 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--batch-size", type=_positive_int, default=16)
     d.add_argument("--threads", type=_positive_int)
     d.set_defaults(func=cmd_diagnose)
-    fp = sub.add_parser("forecast", help="forecast a trained series beyond its end")
+
+    fp = sub.add_parser("forecast", help="forecast a trained series beyond its end"
+                        + for_tasks("forecast"))
     fp.add_argument("run", help="run folder or checkpoint of `rnnlab train --task forecast`")
     fp.add_argument("--horizon", type=int, required=True, help="steps to forecast")
     fp.add_argument("--out", help="CSV file (default RUN/forecast.csv); the PNG goes next to it")
-    fp.add_argument("--interval-level", type=float, default=0.9,
+    fp.add_argument("--interval-level", type=_float01, default=0.9,
                     help="prediction interval level from validation residual quantiles")
     fp.add_argument("--threads", type=_positive_int)
     fp.set_defaults(func=cmd_forecast)
@@ -489,3 +477,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -1,121 +1,236 @@
-"""Run configuration: typed dataclasses with the defaults, and TOML/JSON io.
+"""Run configuration: typed dataclasses with their defaults, validation in one place, TOML io.
 
-Precedence when the CLI builds a config: these defaults < a `--config FILE.toml` < flags.
-A TOML file has up to three tables, `[data]`, `[model]`, `[train]`, whose keys are the field
-names below (the CLI flags are the same names with dashes).
+A run is `RunConfig(task, data, model, train)`: `task` names a module of `rnnlab.tasks`,
+which owns the classes of `data` and `model`; `train` (TrainConfig) is shared by every task.
+Precedence when a config is built: these defaults < a `--config FILE.toml` < flags. A TOML
+file has a top-level `task = "..."` key (default "lm") and up to three tables, `[data]`,
+`[model]`, `[train]`, whose keys are the field names (the CLI flags are the same names with
+dashes).
+
+Every field is declared with `param(default, help, ...)`: its range, choices and the values
+with a special meaning (`0` = off for `clip`, ...) live beside it, so the CLI's `--help`, the
+TOML loader and the Python API check exactly the same thing (`check_section`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rnnlab.errors import RnnlabError
 
-
-@dataclass
-class DataConfig:
-    data: str | None = None  # None: the embedded Spanish names
-    format: str = "lines"  # "text" (one stream) or "lines" (one example per line)
-    level: str = "char"  # "char" or "word"
-    val_data: str | None = None  # explicit splits, else split `data` deterministically
-    test_data: str | None = None
-    split_seed: int = 1337
-    val_size: int | None = None  # lines: examples (default min(1000, 10%))
-    test_size: int | None = None
-    val_fraction: float = 0.05  # text: contiguous fractions
-    test_fraction: float = 0.05
-    min_freq: int = 1
-    max_vocab: int | None = None
-    direction: str = "l2r"  # "r2l": train and score on reversed lines (see run.encode_split)
+SECTIONS = ("data", "model", "train")
+BIG = 1 << 62  # "no practical limit" for counts such as --max-steps
 
 
-@dataclass
-class ModelConfig:
-    model: str = "lstm"  # bigram, ngram, linear, mlp, cnn, rnn, gru, lstm
-    embedding_dim: int = 64
-    hidden_size: int = 256
-    num_layers: int = 1
-    dropout: float = 0.3  # small character data overfits fast without it
-    tie_weights: bool = False
-    impl: str = "fused"  # recurrent models: "fused" (torch.nn) or "loop" (hand-written cells)
-    feedback: bool = False  # Elman output-to-hidden R y_{t-1} (loop impl)
-    init_range: float | None = None
-    context: int = 3  # window models
-    direct: bool = False  # Bengio's direct input-to-output connection
-    order: int = 3  # n-gram
-    smoothing: str = "mkn"
-    k: float = 1.0  # add-k
+def param(
+    default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+    ge: float | None = None, gt: float | None = None, le: float | None = None,
+    lt: float | None = None, special: dict[Any, str] | None = None, noun: str | None = None,
+) -> Any:
+    """A config field: default, one-line help, and what a valid value is. `special` maps
+    values outside the range to their documented meaning (e.g. {0: "no clipping"})."""
+    meta = {"help": help, "choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt,
+            "special": special or {}, "noun": noun}
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 32
-    seq_len: int = 64  # TBPTT chunk length (text format)
-    partition: str = "sequential"  # text format: "sequential" or "random"
-    optimizer: str = "adamw"  # "adamw" or "sgd"
-    lr: float = 3e-3
-    weight_decay: float = 0.1  # on matrices only (see trainer.make_optimizer)
-    momentum: float = 0.0
-    schedule: str = "cosine"  # "constant", "cosine" (after warmup), "step" (decay per epoch)
-    warmup: int = 0  # steps
-    lr_decay: float = 0.5  # "step": multiply by this every epoch from `decay_start`
-    decay_start: int = 4  # "step": first epoch (0-based) with a decayed lr
-    clip: float | None = 1.0  # max global gradient norm; None disables clipping
-    max_steps: int = 2000
-    max_epochs: int | None = None
-    max_time: float | None = None  # seconds of training
-    clock: str = "wall"  # max_time and logged times: "wall", or "cpu" (this process's CPU time)
-    eval_every: int = 100
-    eval_batch_size: int = 256
-    patience: int | None = 4  # evaluations without improvement before stopping; None: never
-    seed: int = 0
-    threads: int | None = None  # torch intra-op threads; None: torch's default
-    precision: str = "fp32"  # "bf16": autocast the training forward (fp32 weights and loss)
-    fused_loss: bool = False  # output layer + cross-entropy in one pass (models/lm.py)
-    compile: bool = False  # torch.compile the training forward (minutes of compile on CPU)
-    stream_val_batch: int = 1  # text format: rows of the validation stream during training
-    log_grad_norms: bool = False  # per-parameter gradient norms in metrics.jsonl
+    batch_size: int = param(32, "sequences (or windows) per training batch", ge=1, le=1 << 20)
+    seq_len: int = param(64, "text format: TBPTT chunk length", ge=1, le=1 << 20)
+    partition: str = param("sequential", "text format: sequential (carry state) or random "
+                           "(reset state)", choices=("sequential", "random"))
+    optimizer: str = param("adamw", "adamw or sgd", choices=("adamw", "sgd"))
+    lr: float = param(3e-3, "learning rate", gt=0, le=100)
+    weight_decay: float = param(0.1, "weight decay (adamw: on matrices only)", ge=0, le=100)
+    momentum: float = param(0.0, "sgd momentum", ge=0, lt=1)
+    schedule: str = param("cosine", "constant, cosine (after warmup) or step (decay per epoch)",
+                          choices=("constant", "cosine", "step"))
+    warmup: int = param(0, "warmup steps", ge=0, le=BIG)
+    lr_decay: float = param(0.5, "step schedule: factor per epoch", gt=0, le=1)
+    decay_start: int = param(4, "step schedule: first decayed epoch (0-based)", ge=0, le=BIG)
+    clip: float | None = param(1.0, "max global gradient norm", gt=0, le=1e12,
+                               special={0: "no clipping"})
+    max_steps: int = param(2000, "stop after this many optimizer steps", ge=1, le=BIG)
+    max_epochs: int | None = param(None, "stop after this many epochs (default: no limit)",
+                                   ge=1, le=BIG)
+    max_time: float | None = param(None, "stop after this many seconds of training", gt=0,
+                                   le=1e9, special={0: "no limit"})
+    clock: str = param("wall", "wall, or cpu: --max-time counts this process's CPU seconds "
+                       "(shared box)", choices=("wall", "cpu"))
+    eval_every: int = param(100, "evaluate and checkpoint every N steps", ge=1, le=BIG)
+    eval_batch_size: int = param(256, "lines format: sequences per evaluation batch", ge=1,
+                                 le=1 << 20)
+    patience: int | None = param(4, "stop after N evaluations without improvement", ge=1,
+                                 le=BIG, special={0: "never stop early"})
+    seed: int = param(0, "random seed of initialization, dropout and batch order", ge=0,
+                      le=(1 << 63) - 1)
+    threads: int | None = param(None, "torch threads (2 torch threads stall on a loaded "
+                                "2-core box; default: torch's)", ge=1, le=1024)
+    precision: str = param("fp32", "fp32; bf16: autocast the training forward (fp32 weights "
+                           "and loss); bf16-head: only the fused output layer in bf16",
+                           choices=("fp32", "bf16", "bf16-head"))
+    fused_loss: bool = param(False, "output layer + cross-entropy in one pass (recurrent LMs)")
+    compile: bool = param(False, "torch.compile the training forward (minutes on CPU)")
+    stream_val_batch: int = param(1, "text format: validation rows during training (1: exact; "
+                                  "the final figures always use 1)", ge=1, le=1 << 20)
+    log_grad_norms: bool = param(False, "per-parameter gradient norms in metrics.jsonl")
 
 
 @dataclass
 class RunConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    """One run: the task's name and its three sections. Build it with
+    `rnnlab.tasks.make_config(task, ...)`, which picks the task's data and model classes."""
+
+    task: str = "lm"
+    data: Any = None  # None: the task's DataConfig() defaults
+    model: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.data is None or self.model is None:
+            from rnnlab.tasks import section_classes  # tasks import this module
+
+            classes = section_classes(self.task)
+            self.data = classes["data"]() if self.data is None else self.data
+            self.model = classes["model"]() if self.model is None else self.model
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        cfg = cls()
-        cfg.update(d, source="config")
-        return cfg
-
-    def update(self, d: dict[str, Any], source: str) -> None:
-        """Overlay `{section: {key: value}}`, refusing keys that do not exist."""
-        for section, values in d.items():
-            target = getattr(self, section, None)
-            if target is None or not dataclasses.is_dataclass(target):
-                raise RnnlabError(
-                    f"{source}: unknown section [{section}]; use [data], [model] or [train]"
-                )
-            names = {f.name for f in dataclasses.fields(target)}
-            for key, value in values.items():
-                if key not in names:
-                    raise RnnlabError(
-                        f"{source}: unknown key {key!r} in [{section}]; known keys: "
-                        f"{', '.join(sorted(names))}"
-                    )
-                setattr(target, key, value)
-
     def save_json(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def sections(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SECTIONS}
+
+
+# -- validation ------------------------------------------------------------------------------
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def field_types(cls: type) -> dict[str, tuple[set[type], bool]]:
+    """name -> (allowed Python types, None allowed) from a config dataclass's annotations."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
+        out[name] = ({a for a in args if a is not type(None)}, type(None) in args)
+    return out
+
+
+def _num(v: float) -> str:
+    return f"{v:,}" if isinstance(v, int) else f"{v:g}"
+
+
+def expectation(f: dataclasses.Field, kinds: set[type]) -> str:
+    """What a valid value of field `f` is, in words (for errors and --help)."""
+    m = f.metadata
+    if m.get("choices"):
+        return "one of " + ", ".join(m["choices"])
+    if bool in kinds:
+        return "true or false"
+    kind = "a whole number" if int in kinds and float not in kinds else "a finite number"
+    bounds = [f"{op} {_num(m[key])}" for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="),
+                                                      ("lt", "<")) if m.get(key) is not None]
+    text = kind + (" " + " and ".join(bounds) if bounds else "")
+    if m.get("special"):
+        text += " (" + "; ".join(f"{k}: {v}" for k, v in m["special"].items()) + ")"
+    return text
+
+
+def _bound_broken(f: dataclasses.Field, value: float) -> str | None:
+    m = f.metadata
+    for key, op, ok in (("ge", ">=", lambda b: value >= b), ("gt", ">", lambda b: value > b),
+                        ("le", "<=", lambda b: value <= b), ("lt", "<", lambda b: value < b)):
+        if m.get(key) is not None and not ok(m[key]):
+            return f"{op} {_num(m[key])}"
+    return None
+
+
+def check_value(section: str, f: dataclasses.Field, value: Any,
+                kinds: set[type], nullable: bool) -> Any:
+    """The value, coerced (int -> float for float fields), or a RnnlabError naming the flag,
+    the value, what is expected and an example."""
+    name = flag(f.name)
+    where = f"({f.name} in [{section}]: {expectation(f, kinds)})"
+    example = f"; e.g. {name} {f.default}" if f.default not in (None, False, True) else ""
+    if value is None:
+        if nullable:
+            return None
+        raise RnnlabError(f"{name} must be set, got nothing {where}{example}")
+    if bool in kinds:
+        if not isinstance(value, bool):
+            raise RnnlabError(f"{name} must be true or false, got {value!r} {where}")
+        return value
+    if str in kinds:
+        choices = f.metadata.get("choices")
+        if not isinstance(value, str):
+            raise RnnlabError(f"{name} must be text, got {value!r} {where}")
+        if choices and value not in choices:
+            noun = f.metadata.get("noun") or f.name.replace("_", " ")
+            raise RnnlabError(f"{name} {value!r}: unknown {noun}; choose one of "
+                              f"{', '.join(choices)} ({f.name} in [{section}]){example}")
+        return value
+    whole = float not in kinds
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        what = "a whole number" if whole else "a number"
+        raise RnnlabError(f"{name} must be {what}, got {value!r} {where}{example}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RnnlabError(f"{name} must be finite, got {value!r} {where}{example}")
+    if value in f.metadata.get("special", {}):
+        return value if whole else float(value)
+    broken = _bound_broken(f, value)
+    if broken:
+        raise RnnlabError(f"{name} must be {broken}, got {value!r} {where}{example}")
+    return value if whole else float(value)
+
+
+def check_section(section: str, obj: Any) -> None:
+    """Validate (and coerce) every field of one config section in place."""
+    kinds = field_types(type(obj))
+    for f in dataclasses.fields(obj):
+        allowed, nullable = kinds[f.name]
+        setattr(obj, f.name, check_value(section, f, getattr(obj, f.name), allowed, nullable))
+
+
+def overlay(cfg: RunConfig, d: dict[str, Any], source: str, foreign: Any = None) -> set[str]:
+    """Set `{section: {key: value}}` on `cfg`; returns the "section.key" names given.
+    `foreign(section, key)` may name the task a key belongs to, for a better error."""
+    given = set()
+    for section, values in d.items():
+        if section == "task":
+            continue
+        if section not in SECTIONS or not isinstance(values, dict):
+            raise RnnlabError(
+                f"{source}: unknown section [{section}]; use [data], [model] or [train]"
+            )
+        target = getattr(cfg, section)
+        names = {f.name for f in dataclasses.fields(target)}
+        for key, value in values.items():
+            if key not in names:
+                other = foreign(section, key) if foreign else None
+                if other:
+                    raise RnnlabError(
+                        f"{source}: {key!r} in [{section}] is a key of --task {other}, not of "
+                        f"--task {cfg.task}; put task = \"{other}\" at the top of the file "
+                        f"(or pass --task {other}), or drop the key"
+                    )
+                raise RnnlabError(
+                    f"{source}: unknown key {key!r} in [{section}]; known keys: "
+                    f"{', '.join(sorted(names))}"
+                )
+            setattr(target, key, value)
+            given.add(f"{section}.{key}")
+    return given
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -4,14 +4,20 @@
 - `read_lines(path)`: one example per line (`--format lines`); every line counts, blank ones too
 - `embedded_names()`: real Spanish first names from the `faker` package (no network)
 - `split_lines`, `split_text`: the deterministic seeded train/val/test splits
+- `load_splits(data_config)`: the train/val/test parts a language-model run reads
+- `iter_file_lines(path)`: a large file's lines, lazily (the streamed word-level path)
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pkgutil
 import random
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rnnlab.errors import RnnlabError
 
@@ -113,115 +119,60 @@ def split_text(text: str, val_fraction: float, test_fraction: float) -> tuple[st
     return text[:a], text[a:b], text[b:]
 
 
-# -- univariate series (forecasting) ------------------------------------------------------
-# `read_series_csv(path, column)` -> Series: the float values of one named column, the dates
-# if the file has a date column (any non-numeric column), else None. No tensors here either.
-
-EMBEDDED_SUNSPOTS = "embedded:statsmodels-sunspots-yearly"
-
-
-class Series:
-    """One univariate series read from a file: `values[i]` observed at `dates[i]`."""
-
-    __slots__ = ("values", "dates", "column", "source", "columns")
-
-    def __init__(
-        self, values: list[float], dates: list[str] | None, column: str, source: str,
-        columns: list[str] | None = None,
-    ) -> None:
-        self.values, self.dates, self.column, self.source = values, dates, column, source
-        self.columns = columns or [column]
-
-    def __len__(self) -> int:
-        return len(self.values)
+def text_lines(text: str) -> list[str]:
+    """A text's lines; a final newline ends the last line rather than starting an empty one
+    (so PTB gets one `<eos>` per line: 929,589 training tokens)."""
+    lines = text.split("\n")
+    if lines[-1] == "":  # also: the empty text has no lines
+        lines.pop()
+    return lines
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def iter_file_lines(path: str | Path) -> Iterator[str]:
+    """A text file's lines without their line end, read lazily; the same lines as
+    `text_lines(read_text(path))`."""
+    with open(path, "rb") as f:
+        for raw in f:
+            yield raw.rstrip(b"\n").removesuffix(b"\r").decode("utf-8")
 
 
-def read_series_csv(path: str | Path, column: str | None = None, what: str = "--data") -> Series:
-    """Read column `column` of a CSV file with a header row as floats. A date column is
-    optional: the first column whose values are not all numbers is taken as the dates (a row
-    number column such as R's `rownames` is numeric and therefore not a date). With
-    `column=None` the file must hold exactly one numeric column besides a row number."""
-    import csv
-    import io
+@dataclass
+class Splits:
+    """Raw text of each split: a list of lines (`lines`) or one string each (`text`)."""
 
-    text = read_text(path, what)  # refuses missing, empty, binary, non-UTF-8 files
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise RnnlabError(
-            f"{what}: {str(path)!r} has {len(rows)} row(s); a series CSV needs a header row "
-            "and at least one value row"
-        )
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    for i, r in enumerate(body):
-        if len(r) != len(header):
-            raise RnnlabError(
-                f"{what}: row {i + 2} of {str(path)!r} has {len(r)} fields, the header has "
-                f"{len(header)}; fix the CSV so every row has the header's columns"
-            )
-    numeric = [all(_is_number(r[j]) for r in body) for j in range(len(header))]
-    if column is None:
-        # a leading column named like a row number (R's `rownames`) is not a value column
-        candidates = [h for j, h in enumerate(header) if numeric[j]
-                      and not (j == 0 and h.lower() in ("", "rownames", "index", "id"))]
-        if len(candidates) != 1:
-            raise RnnlabError(
-                f"--column: none given and {str(path)!r} has columns {header}; pass the "
-                "value column, e.g. --column " + (candidates[0] if candidates else header[-1])
-            )
-        column = candidates[0]
-    if column not in header:
-        raise RnnlabError(
-            f"--column: {column!r} is not a column of {str(path)!r}; its columns are "
-            f"{', '.join(header)}; pass one of them"
-        )
-    j = header.index(column)
-    values = []
-    for i, r in enumerate(body):
-        cell = r[j].strip()
-        try:
-            v = float(cell)
-        except ValueError:
-            raise RnnlabError(
-                f"--column {column}: row {i + 2} of {str(path)!r} holds {cell!r}, not a number; "
-                "clean the file (every value must be a number, no gaps)"
-            ) from None
-        if v != v or v in (float("inf"), float("-inf")):
-            raise RnnlabError(
-                f"--column {column}: row {i + 2} of {str(path)!r} holds {cell!r}; NaN and "
-                "infinite values are not supported; fill or drop them first"
-            )
-        values.append(v)
-    date_cols = [k for k in range(len(header)) if not numeric[k] and k != j]
-    dates = [r[date_cols[0]].strip() for r in body] if date_cols else None
-    return Series(values, dates, column, str(path), header)
+    train: list[str] | str
+    val: list[str] | str
+    test: list[str] | str
+    source: str
 
 
-def embedded_sunspots() -> Series:
-    """Yearly sunspot numbers 1700-2008 shipped with statsmodels (no network)."""
-    from statsmodels.datasets import sunspots
-
-    df = sunspots.load_pandas().data
-    dates = [str(int(y)) for y in df["YEAR"]]
-    return Series([float(v) for v in df["SUNACTIVITY"]], dates, "SUNACTIVITY",
-                  EMBEDDED_SUNSPOTS, ["YEAR", "SUNACTIVITY"])
+def read_part(path: str, fmt: str, what: str) -> list[str] | str:
+    return read_lines(path, what) if fmt == "lines" else read_text(path, what)
 
 
-def split_series(n: int, val_size: int, test_size: int) -> tuple[int, int]:
-    """Chronological boundaries `(train_end, val_end)`: train = [0, train_end),
-    val = [train_end, val_end), test = [val_end, n). Never shuffled: neighbouring values of a
-    series are correlated, so a shuffled split would leak the future into training."""
-    if val_size < 0 or test_size < 0 or val_size + test_size >= n:
-        raise RnnlabError(
-            f"split sizes val={val_size} test={test_size} leave no training data out of {n} "
-            "values; lower --val-size/--test-size or pass a longer series"
-        )
-    return n - val_size - test_size, n - test_size
+def load_splits(dc: Any, read_train: bool = True) -> Splits:
+    """The raw splits of a language-model data config (`rnnlab.tasks.lm.DataConfig`):
+    explicit files, or a seeded split of `dc.data`. `read_train=False` leaves an explicit
+    training file unread ("") for the streaming path."""
+    if dc.data is None:
+        lines = embedded_names()
+        train, val, test = split_lines(lines, dc.split_seed, dc.val_size, dc.test_size)
+        return Splits(train, val, test, EMBEDDED_NAMES)
+    explicit = dc.val_data is not None or dc.test_data is not None
+    full = read_part(dc.data, dc.format, "--data") if read_train or not explicit else ""
+    if explicit:
+        empty: list[str] | str = [] if dc.format == "lines" else ""
+        val = read_part(dc.val_data, dc.format, "--val-data") if dc.val_data else empty
+        test = read_part(dc.test_data, dc.format, "--test-data") if dc.test_data else empty
+        return Splits(full, val, test, dc.data)
+    if dc.format == "lines":
+        train, val, test = split_lines(full, dc.split_seed, dc.val_size, dc.test_size)
+    else:
+        train, val, test = split_text(str(full), dc.val_fraction, dc.test_fraction)
+    return Splits(train, val, test, dc.data)
+
+
+def digest(part: list[str] | str) -> str:
+    """First 16 hex digits of the sha256 of a split's text (recorded in split.json)."""
+    text = "\n".join(part) if isinstance(part, list) else part
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from rnnlab.losses import count_targets, masked_cross_entropy
-from rnnlab.models.base import LMBatch, State
-from rnnlab.models.lm import repackage
+from rnnlab.models.base import LMBatch, State, detach_state
 
 
 def nll_to_metrics(total_nll: float, tokens: int) -> dict[str, float | int]:
@@ -35,7 +34,7 @@ def evaluate(model: nn.Module, batches: Iterable[LMBatch]) -> dict[str, float | 
         if batch.reset:
             state = None
         out = model(batch, state)
-        state = repackage(out.state)
+        state = detach_state(out.state)
         total += float(masked_cross_entropy(out.logits.float(), batch.targets, "sum"))
         tokens += count_targets(batch.targets)
     model.train(was_training)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def plot_history(metrics_jsonl: Path, png: Path) -> None:
@@ -25,6 +29,37 @@ def plot_history(metrics_jsonl: Path, png: Path) -> None:
     ax.set_ylabel("NLL (nats/token)")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
+def plot_forecast(
+    values: np.ndarray, dates: list[str] | None, rows: list[dict[str, Any]], png: Path,
+    title: str, level: float,
+) -> None:
+    """History (the last 5 horizons, at least 60 values), forecast and interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    H, n = len(rows), len(values)
+    k = min(n, max(5 * H, 60))
+    x_hist = np.arange(n - k, n)
+    x_fut = np.arange(n, n + H)
+    fig, ax = plt.subplots(figsize=(7, 3), dpi=90)
+    ax.plot(x_hist, values[-k:], color="black", lw=1, label="history")
+    ax.plot(x_fut, [r["forecast"] for r in rows], color="C1", lw=1.5, label="forecast")
+    ax.fill_between(x_fut, [r["lower"] for r in rows], [r["upper"] for r in rows],
+                    color="C1", alpha=0.25, label=f"{int(level * 100)}% interval")
+    if dates:  # label a few ticks with the file's own dates
+        ticks = np.linspace(n - k, n - 1, 4).astype(int)
+        ax.set_xticks(ticks, [dates[i] for i in ticks])
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)

@@ -3,15 +3,27 @@
 `Vocab` reserves four special tokens at fixed ids: `<pad>`=0, `<unk>`=1, `<bos>`=2, `<eos>`=3.
 `CharTokenizer` splits text into characters, `WordTokenizer` on whitespace. A `Tokenizer`
 pairs a splitter with a fitted `Vocab` and travels inside every checkpoint (`to_dict`).
+
+Encoding a split (`encode_split`) follows the data format: one id list per line, or one id
+stream (word level: one `<eos>` per line). Large word-level training files are fitted and
+encoded in one lazy pass each (`fit_tokenizer_streamed`, `encode_file_to_npy`), so the corpus
+never has to fit in memory: the ids go to an int32 .npy opened as a memory map.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
+from rnnlab.datasets import iter_file_lines, text_lines
 from rnnlab.errors import RnnlabError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
@@ -152,3 +164,105 @@ class Tokenizer:
     @classmethod
     def from_dict(cls, d: dict) -> Tokenizer:
         return cls(d["level"], Vocab(d["tokens"]))
+
+
+# -- encoding splits -------------------------------------------------------------------------
+DIRECTIONS = ("l2r", "r2l")
+
+
+def fit_tokenizer(
+    train: list[str] | str, level: Level, min_freq: int = 1, max_vocab: int | None = None
+) -> Tokenizer:
+    """The vocabulary of a training split. A stream is fitted whole: at character level its
+    newlines are tokens too."""
+    texts = train if isinstance(train, list) else [str(train)]
+    tok = Tokenizer.fit(texts, level, min_freq, max_vocab)
+    if len(tok) <= len(SPECIALS):
+        raise RnnlabError("the training split holds no tokens; pass a file with text in it")
+    return tok
+
+
+def encode_line(tok: Tokenizer, line: str, direction: str = "l2r") -> list[int]:
+    """One line's ids in reading order ("l2r") or reversed ("r2l")."""
+    ids = tok.encode(line)
+    return ids[::-1] if direction == "r2l" else ids
+
+
+def encode_split(
+    tok: Tokenizer, fmt: str, part: list[str] | str, direction: str = "l2r"
+) -> list[list[int]] | list[int]:
+    """lines -> one id list per line; text -> one id stream (word level: `<eos>` per line).
+
+    `direction="r2l"` (the notes' order of decoding) reverses the tokens *within* each line
+    and keeps the line order and every line's end marker (`<eos>` at word level, the newline
+    at char level) at the end of its reversed line: `the cat sat <eos>` becomes
+    `sat cat the <eos>`. The model then factorizes a corpus as prod_i p(reversed line i |
+    earlier lines), still a proper distribution, and a single sentence's probability is
+    p(w_n .. w_1 <eos> | <eos>), comparable with the l2r model's p(w_1 .. w_n <eos> | <eos>).
+    """
+    if fmt == "lines":
+        return [encode_line(tok, line, direction) for line in part]
+    if tok.level == "word":
+        ids: list[int] = []
+        for line in text_lines(str(part)):
+            ids.extend(encode_line(tok, line, direction))
+            ids.append(EOS_ID)
+        return ids
+    if direction == "r2l":  # characters: each line reversed, newlines in place
+        return tok.encode("\n".join(line[::-1] for line in str(part).split("\n")))
+    return tok.encode(str(part))
+
+
+@dataclass
+class FileStats:
+    tokens: int = 0  # with one <eos> per line
+    chars: int = 0  # of the text as `read_text` returns it
+    sha256: str = ""
+
+
+def fit_tokenizer_streamed(
+    path: str, min_freq: int = 1, max_vocab: int | None = None
+) -> tuple[Tokenizer, FileStats]:
+    """Word vocabulary of a training file in one lazy pass, with its token count and digest."""
+    if not Path(path).is_file():
+        raise RnnlabError(f"--data: file {path!r} does not exist; check the path")
+    stats, sha = FileStats(), hashlib.sha256()
+
+    def words():
+        for line in iter_file_lines(path):
+            sha.update(line.encode("utf-8") + b"\n")
+            stats.chars += len(line) + 1
+            w = line.split()
+            stats.tokens += len(w) + 1
+            yield w
+
+    vocab = Vocab.build(words(), min_freq, max_vocab)
+    stats.sha256 = sha.hexdigest()[:16]
+    return Tokenizer("word", vocab), stats
+
+
+def encode_file_to_npy(
+    tok: Tokenizer, path: str, out: Path, n_tokens: int, direction: str = "l2r"
+) -> np.ndarray:
+    """Ids of a word-level text file (one `<eos>` per line) written into an int32 .npy of
+    `n_tokens` entries in one lazy pass; returns it opened read-only as a memory map (N,)."""
+    import numpy as np
+
+    header = np.lib.format.open_memmap(out, mode="w+", dtype=np.int32, shape=(n_tokens,))
+    offset = header.offset  # the .npy header's length; the ids follow it
+    del header
+    # plain writes, not writes through the map: written pages of a mapping count toward the
+    # process's RSS until unmapped, pages written with write() stay in the kernel's cache
+    pos, buf = 0, []
+    with open(out, "r+b") as f:
+        f.seek(offset)
+        for line in iter_file_lines(path):
+            buf.extend(encode_line(tok, line, direction))
+            buf.append(EOS_ID)
+            if len(buf) >= 1 << 20:  # ~4 MB pieces: memory stays flat
+                f.write(np.asarray(buf, dtype=np.int32).tobytes())
+                pos, buf = pos + len(buf), []
+        f.write(np.asarray(buf, dtype=np.int32).tobytes())
+    if pos + len(buf) != n_tokens:
+        raise RnnlabError(f"{path!r} changed while it was being read; train again")
+    return np.load(out, mmap_mode="r")

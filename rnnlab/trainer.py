@@ -24,8 +24,7 @@ from rnnlab.checkpoint import BEST, LAST, save_checkpoint
 from rnnlab.config import TrainConfig
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import evaluate
-from rnnlab.models.base import State
-from rnnlab.models.lm import repackage
+from rnnlab.models.base import State, detach_state
 
 
 class BatchSource(Protocol):
@@ -125,6 +124,17 @@ def make_loss_fn(
     return loss_fn
 
 
+@dataclass
+class _Position:
+    """Where a training run is: enough to continue it exactly (stored in last.pt)."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0  # (epoch, batch) always names the next batch
+    elapsed: float = 0.0
+    bad_evals: int = 0
+
+
 class Trainer:
     def __init__(
         self,
@@ -138,11 +148,12 @@ class Trainer:
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.on_event = on_event or (lambda event: None)
-        self.extra = extra_payload or {}  # config, tokenizer ... stored in every checkpoint
+        self.extra = extra_payload or {}  # task, config, tokenizer ... in every checkpoint
         # validation: `eval_fn(model, batches) -> metrics`; the lowest `monitor` is the best
         self.eval_fn, self.monitor = eval_fn, monitor
 
-    def _payload(self, model: nn.Module, **more: Any) -> dict[str, Any]:
+    def payload(self, model: nn.Module, **more: Any) -> dict[str, Any]:
+        """A checkpoint of `model` with this run's extra payload."""
         return {
             "model_class": type(model).__name__,
             "hparams": dict(model.hparams),
@@ -150,6 +161,12 @@ class Trainer:
             **self.extra,
             **more,
         }
+
+    def _clock(self) -> Callable[[], float]:
+        if self.cfg.clock not in ("wall", "cpu"):
+            raise RnnlabError(f"--clock must be 'wall' or 'cpu', got {self.cfg.clock!r}")
+        # "cpu": this process's CPU seconds, so --max-time means the same on a shared machine
+        return time.perf_counter if self.cfg.clock == "wall" else time.process_time
 
     def fit(
         self,
@@ -165,113 +182,116 @@ class Trainer:
         total = cfg.max_steps
         if cfg.max_epochs is not None:
             total = min(total, cfg.max_epochs * steps_per_epoch)
-        hist = History()
-        step, epoch, start, elapsed, bad = 0, 0, 0, 0.0, 0
+        hist, pos = History(), _Position()
         state: State | None = None
         if resume is not None:
             model.load_state_dict(resume["model_state"])
             opt.load_state_dict(resume["optimizer_state"])
             torch.set_rng_state(resume["rng_state"])
             t = resume["trainer"]
-            step, epoch, start, elapsed, bad = (
-                t["step"], t["epoch"], t["batch"], t["elapsed"], t["bad_evals"]
-            )
+            pos = _Position(t["step"], t["epoch"], t["batch"], t["elapsed"], t["bad_evals"])
             hist.best_val, hist.best_step = t["best_val"], t["best_step"]
             state = resume.get("carry")
         else:
             torch.manual_seed(cfg.seed)
         model.train()
-        if cfg.clock not in ("wall", "cpu"):
-            raise RnnlabError(f"--clock must be 'wall' or 'cpu', got {cfg.clock!r}")
-        # "cpu": this process's CPU seconds, so --max-time means the same on a shared machine
-        clock = time.perf_counter if cfg.clock == "wall" else time.process_time
-        t0 = clock() - elapsed
+        clock = self._clock()
+        t0 = clock() - pos.elapsed
         wall0 = time.perf_counter()
         running, running_n = 0.0, 0
 
         def checkpoint(kind: str) -> None:
             if self.out_dir is None:
                 return
-            trainer_state = {
-                "step": step, "epoch": epoch, "batch": start, "elapsed": clock() - t0,
-                "bad_evals": bad, "best_val": hist.best_val, "best_step": hist.best_step,
-            }
+            position = {"step": pos.step, "epoch": pos.epoch, "batch": pos.batch,
+                        "elapsed": clock() - t0, "bad_evals": pos.bad_evals,
+                        "best_val": hist.best_val, "best_step": hist.best_step}
             if kind == BEST:
-                save_checkpoint(self.out_dir / BEST, self._payload(model, trainer=trainer_state))
+                save_checkpoint(self.out_dir / BEST, self.payload(model, trainer=position))
                 return
-            save_checkpoint(self.out_dir / LAST, self._payload(
-                model, trainer=trainer_state, optimizer_state=opt.state_dict(),
-                rng_state=torch.get_rng_state(),
-                carry=state,
-            ))
+            save_checkpoint(self.out_dir / LAST, self.payload(
+                model, trainer=position, optimizer_state=opt.state_dict(),
+                rng_state=torch.get_rng_state(), carry=state))
 
         def stop_reason() -> str:
-            if step >= total:
+            if pos.step >= total:
                 return "max_steps" if total == cfg.max_steps else "max_epochs"
             if cfg.max_time and clock() - t0 >= cfg.max_time:  # 0 or None: no limit
                 return "max_time"
-            if cfg.patience and bad >= cfg.patience:  # 0 or None: never stop early
+            if cfg.patience and pos.bad_evals >= cfg.patience:  # 0 or None: never
                 return "early_stopping"
             return ""
 
+        def evaluate_now(grad_norm: float) -> None:
+            nonlocal running, running_n
+            record = {"step": pos.step, "epoch": round(pos.step / steps_per_epoch, 4),
+                      "train_loss": running / running_n, "lr": opt.param_groups[0]["lr"],
+                      "grad_norm": grad_norm, "time": round(clock() - t0, 3)}
+            if cfg.clock == "cpu":  # wall seconds of this session, for comparison
+                record["wall"] = round(time.perf_counter() - wall0, 1)
+            running, running_n = 0.0, 0
+            if cfg.log_grad_norms:  # this step's gradients, after clipping
+                record["grad_norms"] = {n: round(float(p.grad.norm()), 6)
+                                        for n, p in model.named_parameters()
+                                        if p.grad is not None}
+            if val is not None:
+                metrics = self.eval_fn(model, val.epoch(0))
+                record.update({f"val_{k}": v for k, v in metrics.items()})
+                if metrics[self.monitor] < hist.best_val:
+                    hist.best_val, hist.best_step, pos.bad_evals = (
+                        metrics[self.monitor], pos.step, 0)
+                    checkpoint(BEST)
+                else:
+                    pos.bad_evals += 1
+            hist.records.append(record)
+            checkpoint(LAST)
+            self.on_event({"event": "eval", **record})
+
         while not stop_reason():
-            for batch in train.epoch(epoch, start):
+            for batch in train.epoch(pos.epoch, pos.batch):
                 if batch.reset:
                     state = None
                 # Truncated BPTT: the carried state keeps its values but not the graph that
                 # made it, so backward stops at the chunk boundary instead of running through
                 # the whole stream (and memory stays bounded by one chunk).
-                state = repackage(state)
-                batch_loss, new_state = loss_fn(batch, state)
-                opt.zero_grad(set_to_none=True)
-                batch_loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    model.parameters(), cfg.clip if cfg.clip is not None else math.inf
-                )
-                progress = step / total
-                if cfg.max_time:
-                    progress = max(progress, (clock() - t0) / cfg.max_time)
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr * lr_factor(cfg, step, progress, steps_per_epoch)
-                opt.step()
-                state = new_state
-                step += 1
-                start += 1
-                if start >= len(train):  # (epoch, start) always names the next batch
-                    epoch, start = epoch + 1, 0
-                loss = batch_loss.item()
+                state = detach_state(state)
+                loss, state, grad_norm = self._step(model, opt, loss_fn, batch, state, pos,
+                                                    total, lambda: clock() - t0,
+                                                    steps_per_epoch)
                 running, running_n = running + loss, running_n + 1
-                self.on_event({"event": "step", "step": step, "loss": loss,
-                               "grad_norm": float(grad_norm), "total": total})
+                pos.step += 1
+                pos.batch += 1
+                if pos.batch >= len(train):
+                    pos.epoch, pos.batch = pos.epoch + 1, 0
+                self.on_event({"event": "step", "step": pos.step, "loss": loss,
+                               "grad_norm": grad_norm, "total": total})
                 reason = stop_reason()
-                if step % cfg.eval_every == 0 or reason:
-                    record = {"step": step, "epoch": round(step / steps_per_epoch, 4),
-                              "train_loss": running / running_n,
-                              "lr": opt.param_groups[0]["lr"], "grad_norm": float(grad_norm),
-                              "time": round(clock() - t0, 3)}
-                    if cfg.clock == "cpu":  # wall seconds of this session, for comparison
-                        record["wall"] = round(time.perf_counter() - wall0, 1)
-                    running, running_n = 0.0, 0
-                    if cfg.log_grad_norms:  # this step's gradients, after clipping
-                        record["grad_norms"] = {n: round(float(p.grad.norm()), 6)
-                                                for n, p in model.named_parameters()
-                                                if p.grad is not None}
-                    if val is not None:
-                        metrics = self.eval_fn(model, val.epoch(0))
-                        record.update({f"val_{k}": v for k, v in metrics.items()})
-                        if metrics[self.monitor] < hist.best_val:
-                            hist.best_val, hist.best_step, bad = metrics[self.monitor], step, 0
-                            checkpoint(BEST)
-                        else:
-                            bad += 1
-                    hist.records.append(record)
-                    checkpoint(LAST)
-                    self.on_event({"event": "eval", **record})
+                if pos.step % cfg.eval_every == 0 or reason:
+                    evaluate_now(grad_norm)
                     reason = stop_reason()  # early stopping may trigger after this eval
                 if reason:
                     break
         hist.stopped = stop_reason()
-        hist.steps = step
+        hist.steps = pos.step
         if val is None and self.out_dir is not None:
             checkpoint(BEST)
         return hist
+
+    def _step(
+        self, model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, batch: Any,
+        state: State | None, pos: _Position, total: int, seconds: Callable[[], float],
+        steps_per_epoch: int,
+    ) -> tuple[float, State | None, float]:
+        """One optimizer step: (loss, final state, gradient norm before clipping)."""
+        cfg = self.cfg
+        batch_loss, new_state = loss_fn(batch, state)
+        opt.zero_grad(set_to_none=True)
+        batch_loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf)
+        progress = pos.step / total
+        if cfg.max_time:
+            progress = max(progress, seconds() / cfg.max_time)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, pos.step, progress, steps_per_epoch)
+        opt.step()
+        return batch_loss.item(), new_state, float(grad_norm)

@@ -121,7 +121,8 @@ def test_windows() -> None:
 
 def test_stream_vocabulary_keeps_newlines() -> None:
     from rnnlab.config import RunConfig
-    from rnnlab.run import encode_split, fit_tokenizer
+    from rnnlab.tasks.lm import fit_tokenizer
+    from rnnlab.tokenizers import encode_split
 
     cfg = RunConfig()
     cfg.data.format = "text"

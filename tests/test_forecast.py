@@ -15,14 +15,14 @@ import pytest
 import torch
 
 from rnnlab.baselines import AutoRegBaseline, ETSBaseline, naive, seasonal_naive
-from rnnlab.batching import Scaler, SeriesBatch, SeriesWindows
 from rnnlab.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.cli import main
-from rnnlab.datasets import read_series_csv, split_series
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import forecast_errors, mase_scale
 from rnnlab.models import rebuild
+from rnnlab.models.base import SeriesBatch
 from rnnlab.models.forecaster import Forecaster
+from rnnlab.series import Scaler, SeriesWindows, read_series_csv, split_series
 
 TS = Path(__file__).resolve().parents[2] / "shared" / "data" / "timeseries"
 SUNSPOTS = TS / "monthly-sunspots.csv"
@@ -160,7 +160,7 @@ def test_differenced_linear_model_reads_changes_by_hand():
 
 
 def test_kpss_differences_a_random_walk_not_white_noise():
-    from rnnlab.forecast import needs_difference
+    from rnnlab.tasks.forecast import needs_difference
 
     rng = np.random.default_rng(0)
     noise = rng.normal(size=500)
@@ -237,7 +237,7 @@ def test_bad_input_gives_one_error_line(tmp_path, sunspots_csv, user_error):
                                                      "--context", "12", "--horizon", "3"],
         "holds 'n/a', not a number": [*base, "--data", str(bad), "--column", "Sunspots"],
         "--season must be >= 1": [*base, "--data", str(sunspots_csv), "--season", "0"],
-        "not a forecasting model": [*base, "--data", str(sunspots_csv), "--model", "cnn"],
+        "unknown forecasting model": [*base, "--data", str(sunspots_csv), "--model", "cnn"],
         "--format applies to language models only": [*base, "--format", "text"],
     }
     for needle, argv in cases.items():

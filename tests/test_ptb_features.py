@@ -17,18 +17,31 @@ from rnnlab.decoding import DecodeConfig
 from rnnlab.losses import IGNORE_INDEX, token_log_probs
 from rnnlab.models.base import LMBatch
 from rnnlab.models.lm import RecurrentLM
-from rnnlab.run import (
+from rnnlab.run import load, train
+from rnnlab.tasks.lm import generate
+from rnnlab.tasks.lm import score as score_run
+from rnnlab.tokenizers import (
+    EOS_ID,
+    Tokenizer,
     encode_file_to_npy,
     encode_split,
     fit_tokenizer_streamed,
-    sample_lm,
-    score_texts,
-    train_lm,
 )
-from rnnlab.tokenizers import EOS_ID, Tokenizer
 from rnnlab.trainer import make_loss_fn
 
 CORPUS = "a b\nb a a\n\nb\na a b b\n"
+
+
+def train_lm(cfg: RunConfig, out: Path):
+    return train("lm", cfg, out)
+
+
+def score_texts(run: Path, texts: list[str]) -> list[dict]:
+    return score_run(load(run), texts)
+
+
+def sample_lm(model, tok, cfg, dc, num, prompt="", seed=0) -> list[str]:
+    return generate(model, tok, cfg, dc, num, prompt, seed)
 
 
 def _word_cfg(tmp_path: Path, text: str, direction: str, **train: object) -> RunConfig:
@@ -64,7 +77,7 @@ def test_sentence_probabilities_sum_to_one_in_both_directions(tmp_path, directio
     not ended yet, the total is exactly 1."""
     torch.manual_seed(0)
     res = train_lm(_word_cfg(tmp_path, CORPUS * 20, direction), tmp_path / "run")
-    tok, model = res.tokenizer, res.model
+    tok, model = res.prepared.extra['tokenizer'], res.model
     words = [w for w in tok.vocab.itos if w != "<eos>"]  # <pad> <unk> <bos> a b
     L = 3
     texts = [" ".join(c) for n in range(L + 1) for c in itertools.product(words, repeat=n)]
@@ -86,7 +99,8 @@ def test_sentence_probabilities_sum_to_one_in_both_directions(tmp_path, directio
 def test_r2l_generation_returns_reading_order(tmp_path) -> None:
     cfg = _word_cfg(tmp_path, CORPUS * 20, "r2l")
     res = train_lm(cfg, tmp_path / "run")
-    out = sample_lm(res.model, res.tokenizer, cfg, DecodeConfig("greedy", max_new_tokens=3), 1,
+    tok = res.prepared.extra["tokenizer"]
+    out = sample_lm(res.model, tok, cfg, DecodeConfig("greedy", max_new_tokens=3), 1,
                     prompt="a b")
     assert out[0].endswith("a b") and len(out[0].split()) >= 2
 
@@ -128,9 +142,7 @@ def test_memmap_stream_yields_the_same_batches_as_in_memory(tmp_path) -> None:
     text = "the cat sat on the mat\n a dog  barked\n\nthe end\n" * 50
     f = tmp_path / "t.txt"
     f.write_text(text)
-    cfg = RunConfig()
-    cfg.data.level = "word"
-    tok, stats = fit_tokenizer_streamed(cfg, str(f))
+    tok, stats = fit_tokenizer_streamed(str(f))
     assert tok.to_dict() == Tokenizer.fit(text.split("\n"), "word").to_dict()
     for direction in ("l2r", "r2l"):
         mem = np.asarray(encode_split(tok, "text", text, direction), dtype=np.int32)

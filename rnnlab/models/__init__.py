@@ -7,21 +7,17 @@ from typing import Any
 from torch import nn
 
 from rnnlab.errors import RnnlabError
-from rnnlab.models.lm import RecurrentLM
-from rnnlab.models.window import WindowLM
 
 LM_MODELS = ("bigram", "ngram", "linear", "mlp", "cnn", "rnn", "gru", "lstm")
 
 
 def model_class(name: str) -> type[nn.Module]:
     if name in ("bigram", "ngram"):
-        from rnnlab.models.ngram import NGramLM
-
-        return NGramLM
+        return _import("NGramLM")
     if name in ("linear", "mlp", "cnn"):
-        return WindowLM
+        return _import("WindowLM")
     if name in ("rnn", "gru", "lstm"):
-        return RecurrentLM
+        return _import("RecurrentLM")
     raise RnnlabError(
         f"unknown model {name!r}; choose one of: {', '.join(LM_MODELS)}"
     )
@@ -48,14 +44,18 @@ MODEL_MODULES: dict[str, str] = {
 }
 
 
-def rebuild(class_name: str, hparams: dict[str, Any]) -> nn.Module:
-    """Rebuild a model from the class name and hparams stored in a checkpoint."""
+def _import(class_name: str) -> type[nn.Module]:
+    # each model module is imported when first needed: a run loads only its own model's code
     import importlib
 
+    return getattr(importlib.import_module(MODEL_MODULES[class_name]), class_name)
+
+
+def rebuild(class_name: str, hparams: dict[str, Any]) -> nn.Module:
+    """Rebuild a model from the class name and hparams stored in a checkpoint."""
     if class_name not in MODEL_MODULES:
         raise RnnlabError(
             f"checkpoint names an unknown model class {class_name!r}; it was written by a "
             "different program or a newer rnnlab"
         )
-    cls = getattr(importlib.import_module(MODEL_MODULES[class_name]), class_name)
-    return cls(**hparams)
+    return _import(class_name)(**hparams)

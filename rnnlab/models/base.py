@@ -37,6 +37,24 @@ class LMBatch(NamedTuple):
     reset: bool = True  # False: continue from the previous batch's state (sequential TBPTT)
 
 
+class SeriesBatch(NamedTuple):
+    """One batch of forecasting windows (scaled values)."""
+
+    inputs: Tensor  # (B, C) float32: x_{t-C} .. x_{t-1}, oldest first
+    targets: Tensor | None  # (B, H) float32: x_t .. x_{t+H-1}; None when only forecasting
+    reset: bool = True  # every window starts from an empty state (windows are independent)
+
+
+def detach_state(state: State | None) -> State | None:
+    """The state's values without the graph that made them: truncated BPTT carries a state
+    across chunks, and backward must stop at the chunk boundary (see `Trainer.fit`)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
 @runtime_checkable
 class Generative(Protocol):
     def prefill(self, prompt: Tensor) -> tuple[Tensor, State | None]: ...

@@ -46,9 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.batching import SeriesBatch
 from rnnlab.errors import RnnlabError
-from rnnlab.models.base import Output, State
+from rnnlab.models.base import Output, SeriesBatch, State
 from rnnlab.models.recurrent import Recurrent
 
 KINDS = ("linear", "mlp", "rnn", "gru", "lstm")

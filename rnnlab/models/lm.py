@@ -106,15 +106,6 @@ class RecurrentLM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def repackage(state: State | None) -> State | None:
-    """Detach a state from the graph that produced it (see `Trainer` for why)."""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
-
-
 def logits_to_logprobs(logits: Tensor) -> Tensor:
     return F.log_softmax(logits.float(), dim=-1)
 

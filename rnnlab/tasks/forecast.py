@@ -1,4 +1,4 @@
-"""Forecasting runs: CSV series -> scaler -> windows -> Forecaster -> trainer -> metrics.
+"""Forecasting: CSV series -> scaler -> windows -> Forecaster -> trainer -> metrics.
 
 Shapes: N series length, C context, H horizon, N_o forecast origins, B batch.
 
@@ -7,7 +7,7 @@ Shapes: N series length, C context, H horizon, N_o forecast origins, B batch.
     SeriesWindows: train windows own targets in train, val windows in val (inputs may reach back)
     Trainer.fit(Forecaster, train, val, eval_fn=validation H-step MAE, monitor="mae")
 
-Evaluation (`evaluate_forecast`) is rolling-origin on the test part: every origin t in the test
+Evaluation (`evaluate`) is rolling-origin on the test part: every origin t in the test
 part with all H targets inside it is forecast from the values before t. MAE, RMSE and MASE are
 averaged over all origins and all H steps (as in M4); `by_step` gives the error at each step k
 alone (the one-step vs k-step table). MASE divides by the in-sample seasonal naive MAE, in-sample
@@ -23,132 +23,98 @@ errors are distributed as those residuals, which a change of regime breaks (see 
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import hashlib
-import json
-import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from rnnlab import datasets
-from rnnlab.baselines import BASELINES, baseline_forecasts, naive, seasonal_naive
-from rnnlab.batching import Scaler, SeriesWindows, series_origins
-from rnnlab.checkpoint import load_checkpoint, open_run, rebuild_model
-from rnnlab.config import RunConfig, TrainConfig
+from rnnlab.config import BIG, RunConfig, param
 from rnnlab.errors import RnnlabError
-from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale
-from rnnlab.models.forecaster import KINDS, STRATEGIES, Forecaster
-from rnnlab.trainer import History, Trainer
+from rnnlab.tasks.base import Prepared
 
-TASK = "forecast"
+if TYPE_CHECKING:
+    from torch import nn
 
+    from rnnlab.models.forecaster import Forecaster
+    from rnnlab.run import Loaded
+    from rnnlab.series import Scaler
 
-@dataclass
-class ForecastDataConfig:
-    data: str | None = None  # CSV file; None: yearly sunspots from statsmodels
-    column: str | None = None  # value column; None: the file's only numeric column
-    season: int = 1  # m: seasonal naive lag and MASE scale (12 monthly, 1 no season)
-    horizon: int = 12  # H: steps forecast from each origin
-    val_size: int | None = None  # values; default max(2H, 10% of N)
-    test_size: int | None = None
-
-
-@dataclass
-class ForecastModelConfig:
-    model: str = "mlp"  # linear, mlp, rnn, gru, lstm
-    strategy: str = "recursive"  # recursive (feed predictions back) or direct (all H at once)
-    context: int | None = None  # C past values read; default min(max(2m, 2H, 8), 64)
-    hidden_size: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
-    impl: str = "fused"
-    residual: bool = True  # forecast = last value + model output (see models/forecaster.py)
-    difference: bool | None = None  # read changes, not levels; None: KPSS test on train part
+NAME = "forecast"
+COMMANDS = ("evaluate", "predict", "forecast")
+MONITOR = "mae"
+KINDS = ("linear", "mlp", "rnn", "gru", "lstm")
+STRATEGIES = ("recursive", "direct")
 
 
 @dataclass
-class ForecastConfig(RunConfig):
-    """[data], [model], [train] tables as RunConfig, with the forecasting fields."""
-
-    data: ForecastDataConfig = field(default_factory=ForecastDataConfig)  # type: ignore[assignment]
-    model: ForecastModelConfig = field(default_factory=ForecastModelConfig)  # type: ignore[assignment]
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-# flags of `rnnlab train` that mean nothing for a forecast (they would be silently ignored)
-LM_ONLY = ("format", "level", "val_data", "test_data", "val_fraction", "test_fraction",
-           "min_freq", "max_vocab", "embedding_dim", "tie_weights", "feedback", "order",
-           "smoothing", "k", "seq_len", "partition", "direct", "init_range")
+class DataConfig:
+    data: str | None = param(None, "CSV file (default: yearly sunspots from statsmodels)")
+    column: str | None = param(None, "value column of the CSV (default: its only numeric "
+                               "column)")
+    season: int = param(1, "seasonal period m: seasonal naive lag and MASE scale (12 monthly, "
+                        "1 none)", ge=1, le=1 << 16)
+    horizon: int = param(12, "steps H to forecast from each origin", ge=1, le=1 << 16)
+    val_size: int | None = param(None, "validation values (default max(2H, 10%%))", ge=1,
+                                 le=BIG)
+    test_size: int | None = param(None, "test values (default max(2H, 10%%))", ge=1, le=BIG)
 
 
-def config_from_args(args: argparse.Namespace) -> ForecastConfig:
-    """Defaults < `--config FILE.toml` < flags, for `rnnlab train --task forecast`."""
-    from rnnlab.config import load_toml
+@dataclass
+class ModelConfig:
+    model: str = param("mlp", "linear, mlp, rnn, gru, lstm", choices=KINDS,
+                       noun="forecasting model")
+    strategy: str = param("recursive", "recursive (feed predictions back) or direct (all H at "
+                          "once)", choices=STRATEGIES)
+    context: int | None = param(None, "past values C a model reads (default min(max(2m, 2H, "
+                                "8), 64))", ge=1, le=1 << 14)
+    hidden_size: int = param(64, "hidden units per layer", ge=1, le=1 << 16)
+    num_layers: int = param(1, "stacked layers", ge=1, le=64)
+    dropout: float = param(0.0, "dropout probability", ge=0, lt=1)
+    impl: str = param("fused", "recurrent models: fused (torch.nn) or loop (hand-written cells)",
+                      choices=("fused", "loop"))
+    residual: bool = param(True, "forecast = last value + model output")
+    difference: bool | None = param(None, "read changes, not levels (default: KPSS test on the "
+                                    "training part)")
 
-    given = [n for n in LM_ONLY if getattr(args, n, None) is not None]
-    if given:
-        flag = "--" + given[0].replace("_", "-")
-        raise RnnlabError(
-            f"{flag} applies to language models only, not to --task forecast; drop it"
-        )
-    cfg = ForecastConfig()
-    if getattr(args, "config", None):
-        cfg.update(load_toml(args.config), source=f"--config {args.config}")
-    for section in ("data", "model", "train"):
-        target = getattr(cfg, section)
-        for f in dataclasses.fields(target):
-            v = getattr(args, f.name, None)
-            if v is not None:
-                setattr(target, f.name, v)
-    if cfg.train.clip is not None and cfg.train.clip <= 0:
-        cfg.train.clip = None
-    return cfg
+
+def check(cfg: RunConfig, given: set[str] | None) -> None:
+    """Combinations that need no data; those that do (context vs series length) are checked
+    in `resolve` when the series is read."""
+    m = cfg.model
+    if given and "model.impl" in given and m.model not in ("rnn", "gru", "lstm"):
+        raise RnnlabError(f"--impl applies to the recurrent forecasters (rnn, gru, lstm), not "
+                          f"--model {m.model}; drop it")
 
 
 # -- data ------------------------------------------------------------------------------------
-def load_series(dc: ForecastDataConfig) -> datasets.Series:
+def load_series(dc: DataConfig) -> Any:
+    from rnnlab import series
+
     if dc.data is None:
-        s = datasets.embedded_sunspots()
+        s = series.embedded_sunspots()
         if dc.column not in (None, s.column):
             raise RnnlabError(
                 f"--column {dc.column!r}: the embedded sunspots series has the single column "
                 f"{s.column!r}; drop --column or pass --data FILE.csv"
             )
         return s
-    return datasets.read_series_csv(dc.data, dc.column)
+    return series.read_series_csv(dc.data, dc.column)
 
 
 def default_context(season: int, horizon: int) -> int:
     return min(max(2 * season, 2 * horizon, 8), 64)
 
 
-def resolve(cfg: ForecastConfig, n: int) -> tuple[int, int, int]:
+def resolve(cfg: RunConfig, n: int) -> tuple[int, int, int]:
     """Check the settings against a series of n values: (context, train_end, val_end)."""
+    from rnnlab.series import split_series
+
     d, m = cfg.data, cfg.model
-    if d.horizon is None or d.horizon < 1:
-        raise RnnlabError(f"--horizon must be >= 1, got {d.horizon}; e.g. --horizon 12")
-    if d.season is None or d.season < 1:
-        raise RnnlabError(
-            f"--season must be >= 1, got {d.season}; use 1 for no seasonality, 12 for monthly"
-        )
-    if m.model not in KINDS:
-        raise RnnlabError(
-            f"--model {m.model!r} is not a forecasting model; choose one of {', '.join(KINDS)}"
-        )
-    if m.strategy not in STRATEGIES:
-        raise RnnlabError(f"--strategy must be 'recursive' or 'direct', got {m.strategy!r}")
     H = d.horizon
     context = m.context if m.context is not None else default_context(d.season, H)
-    if context < 1:
-        raise RnnlabError(f"--context must be >= 1, got {context}; e.g. --context 24")
     default = max(2 * H, n // 10)
     val = d.val_size if d.val_size is not None else default
     test = d.test_size if d.test_size is not None else default
@@ -165,7 +131,7 @@ def resolve(cfg: ForecastConfig, n: int) -> tuple[int, int, int]:
             f"{H} with {val} validation and {test} test values (needs more than {need}); use "
             "a smaller --context or --horizon, or a longer series"
         )
-    a, b = datasets.split_series(n, val, test)
+    a, b = split_series(n, val, test)
     if a < max(2, d.season + 1):
         raise RnnlabError(
             f"the training part holds {a} values, too few for --season {d.season}; "
@@ -190,64 +156,20 @@ def _digest(values: np.ndarray) -> str:
 
 
 # -- training --------------------------------------------------------------------------------
-def make_eval_fn(horizon: int) -> Callable[[nn.Module, Any], dict[str, float]]:
-    """Validation metric the trainer minimises: the H-step forecast error (scaled units), so
-    a recursive model is selected on what it will be used for, not on its one-step loss."""
+def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
+    """Series -> chronological split -> scaler (training part only) -> window sources."""
+    from rnnlab.series import Scaler, SeriesWindows
 
-    @torch.no_grad()
-    def eval_fn(model: nn.Module, batches) -> dict[str, float]:
-        was_training = model.training
-        model.eval()
-        abs_err, sq_err, count = 0.0, 0.0, 0
-        for batch in batches:
-            pred = model.forecast(batch.inputs, horizon)  # type: ignore[operator]
-            err = pred - batch.targets[:, :horizon]  # (B, H)
-            abs_err += float(err.abs().sum())
-            sq_err += float((err**2).sum())
-            count += err.numel()
-        model.train(was_training)
-        return {"mae": abs_err / count, "rmse": (sq_err / count) ** 0.5}
-
-    return eval_fn
-
-
-@dataclass
-class ForecastResult:
-    model: Forecaster
-    history: History
-    summary: dict[str, Any]  # test errors of the model, naive and seasonal naive
-    info: dict[str, Any]
-    seconds: float
-
-
-def build_model(cfg: ForecastConfig, context: int, difference: bool) -> Forecaster:
-    m = cfg.model
-    return Forecaster(kind=m.model, strategy=m.strategy, context=context,
-                      horizon=cfg.data.horizon, hidden_size=m.hidden_size,
-                      num_layers=m.num_layers, dropout=m.dropout, impl=m.impl,
-                      residual=m.residual, difference=difference)
-
-
-def train_forecast(
-    cfg: ForecastConfig,
-    out: Path,
-    resume: bool = False,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-    on_ready: Callable[[dict[str, Any]], None] | None = None,
-) -> ForecastResult:
-    """Train a forecaster into run folder `out`; returns it with its test errors."""
-    payload = open_run(out, resume)
     series = load_series(cfg.data)
     values = np.asarray(series.values, np.float64)
     context, a, b = resolve(cfg, len(values))
     H, tc = cfg.data.horizon, cfg.train
     scaler = Scaler.fit(values[:a])  # training part only: no look at val or test
     z = scaler.transform(values)
-    torch.manual_seed(tc.seed)  # the initial weights depend on the seed alone
     difference = (cfg.model.difference if cfg.model.difference is not None
                   else needs_difference(values[:a]))
-    model = build_model(cfg, context, difference)
-    train_b = SeriesWindows(z, context, model.steps_out, 0, a, tc.batch_size, True, tc.seed)
+    steps_out = H if cfg.model.strategy == "direct" else 1
+    train_b = SeriesWindows(z, context, steps_out, 0, a, tc.batch_size, True, tc.seed)
     val_b = SeriesWindows(z, context, H, a, b, tc.eval_batch_size)
     split = {"n": len(values), "train_end": a, "val_end": b, "method":
              "chronological: train [0, train_end) | val [train_end, val_end) | test [val_end, n)",
@@ -256,52 +178,56 @@ def train_forecast(
             "train": a, "val": b - a, "test": len(values) - b, "context": context,
             "horizon": H, "season": cfg.data.season, "model": f"{cfg.model.model} "
             f"({cfg.model.strategy}{', differenced' if difference else ''})",
-            "params": sum(p.numel() for p in model.parameters()),
             "train_windows": train_b.num_windows(), "val_windows": val_b.num_windows()}
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save_json(out / "config.json")
-    (out / "split.json").write_text(json.dumps(split, indent=2) + "\n")
-    if on_ready is not None:
-        on_ready(info)
-    extra = {"task": TASK, "config": cfg.to_dict(), "scaler": scaler.to_dict(),
-             "column": series.column, "season": cfg.data.season, "horizon": H,
-             "context": context, "split": split, "source": series.source}
-    t0 = time.perf_counter()
-    log = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - closed below
-
-    def event(e: dict[str, Any]) -> None:
-        if e["event"] == "eval":
-            log.write(json.dumps({k: v for k, v in e.items() if k != "event"}) + "\n")
-            log.flush()
-        if on_event is not None:
-            on_event(e)
-
-    try:
-        hist = Trainer(tc, out, event, extra, eval_fn=make_eval_fn(H), monitor="mae").fit(
-            model, train_b, val_b, payload)
-    finally:
-        log.close()
-    seconds = time.perf_counter() - t0
-    best, _ = load_run(out)
-    summary = evaluate_forecast(out, baselines=("naive", "seasonal_naive"))
-    return ForecastResult(best, hist, summary, info, seconds)
+    artifacts = {"scaler": scaler.to_dict(), "column": series.column,
+                 "season": cfg.data.season, "horizon": H, "context": context, "split": split,
+                 "source": series.source}
+    return Prepared(train_b, val_b, split, artifacts, info,
+                    extra={"context": context, "difference": difference})
 
 
-# -- loading and evaluation ------------------------------------------------------------------
-def load_run(run: str | Path) -> tuple[Forecaster, dict[str, Any]]:
-    """The best model of a forecasting run (eval mode) and its checkpoint payload."""
-    payload = load_checkpoint(run)
-    if payload.get("task") != TASK:
-        raise RnnlabError(
-            f"{str(run)!r} is not a forecasting run (task {payload.get('task', 'lm')!r}); "
-            "train one with `rnnlab train --task forecast`"
-        )
-    return rebuild_model(payload), payload  # type: ignore[return-value]
+def build_model(cfg: RunConfig, prepared: Prepared) -> Forecaster:
+    from rnnlab.models.forecaster import Forecaster
+
+    m = cfg.model
+    return Forecaster(kind=m.model, strategy=m.strategy, context=prepared.extra["context"],
+                      horizon=cfg.data.horizon, hidden_size=m.hidden_size,
+                      num_layers=m.num_layers, dropout=m.dropout, impl=m.impl,
+                      residual=m.residual, difference=prepared.extra["difference"])
 
 
-def _run_series(payload: dict[str, Any]) -> np.ndarray:
-    cfg = ForecastConfig.from_dict(payload["config"])
-    values = np.asarray(load_series(cfg.data).values, np.float64)
+def validate(model: nn.Module, batches: Any) -> dict[str, float]:
+    """The H-step forecast error (scaled units) from every validation window, H being the
+    width of the windows' targets: a recursive model is selected on what it will be used
+    for, not on its one-step loss."""
+    import torch
+
+    abs_err, sq_err, count = 0.0, 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            horizon = batch.targets.shape[1]
+            err = model.forecast(batch.inputs, horizon) - batch.targets  # (B, H)
+            abs_err += float(err.abs().sum())
+            sq_err += float((err**2).sum())
+            count += err.numel()
+    model.train(was_training)
+    return {"mae": abs_err / count, "rmse": (sq_err / count) ** 0.5}
+
+
+def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> dict[str, Any]:
+    """The test errors of the best model beside naive and seasonal naive."""
+    from rnnlab.run import load
+
+    return evaluate(load(out, "evaluate"), baselines=("naive", "seasonal_naive"))
+
+
+# -- using a trained model -------------------------------------------------------------------
+def _run_series(loaded: Loaded) -> np.ndarray:
+    """The run's series, refused if the file changed since training."""
+    payload = loaded.payload
+    values = np.asarray(load_series(loaded.cfg.data).values, np.float64)
     split = payload["split"]
     if len(values) != split["n"] or _digest(values) != split["sha256_16"]:
         raise RnnlabError(
@@ -312,10 +238,12 @@ def _run_series(payload: dict[str, Any]) -> np.ndarray:
 
 
 def model_forecasts(
-    model: Forecaster, scaler: Scaler, values: np.ndarray, origins: np.ndarray, horizon: int,
+    model: Any, scaler: Scaler, values: np.ndarray, origins: np.ndarray, horizon: int,
     batch_size: int = 512,
 ) -> np.ndarray:
     """(N_o, H) forecasts in original units from each origin's last C values."""
+    import torch
+
     z = scaler.transform(values)
     idx = origins[:, None] + np.arange(-model.context, 0)[None, :]  # (N_o, C) past only
     x = torch.as_tensor(z[idx], dtype=torch.float32)  # (N_o, C)
@@ -327,11 +255,13 @@ MIN_CALIBRATION = 5  # windows; fewer make the residual quantiles meaningless
 
 
 def residual_quantiles(
-    model: Forecaster, scaler: Scaler, values: np.ndarray, lo: int, hi: int, horizon: int,
+    model: Any, scaler: Scaler, values: np.ndarray, lo: int, hi: int, horizon: int,
     level: float,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-step residual quantiles (H,), (H,) of the model on the windows of [lo, hi), which
     must be data the model was not fitted on."""
+    from rnnlab.series import series_origins
+
     if not 0 < level < 1:
         raise RnnlabError(f"--interval-level must be in (0, 1), got {level}; e.g. 0.9")
     origins = series_origins(len(values), model.context, horizon, lo, hi)
@@ -347,18 +277,22 @@ def residual_quantiles(
     return np.quantile(resid, q, axis=0), np.quantile(resid, 1 - q, axis=0), len(origins)
 
 
-def evaluate_forecast(
-    run: str | Path, horizon: int | None = None, split: str = "test",
-    baselines: tuple[str, ...] = BASELINES, level: float = 0.9,
+def evaluate(
+    loaded: Loaded, horizon: int | None = None, split: str = "test",
+    baselines: tuple[str, ...] | None = None, level: float = 0.9,
 ) -> dict[str, Any]:
     """Rolling-origin errors on the run's test (or val) part for the model and baselines:
     {"model": {"mae", "rmse", "mase"}, "naive": {...}, ..., "horizon": H, "by_step": ...}."""
-    model, payload = load_run(run)
-    values = _run_series(payload)
+    from rnnlab.baselines import BASELINES, baseline_forecasts, naive, seasonal_naive
+    from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale
+    from rnnlab.series import Scaler, series_origins
+
+    model, payload = loaded.model, loaded.payload
+    baselines = BASELINES if baselines is None else baselines
+    values = _run_series(loaded)
     scaler = Scaler.from_dict(payload["scaler"])
     H = payload["horizon"] if horizon is None else horizon
-    if H < 1:
-        raise RnnlabError(f"--horizon must be >= 1, got {H}")
+    check_horizon(H)
     s = payload["split"]
     if split not in ("val", "test"):
         raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
@@ -422,27 +356,38 @@ def future_dates(dates: list[str] | None, steps: int) -> list[str] | None:
     return [d.strftime(fmt) for d in nxt]
 
 
+def check_horizon(horizon: Any) -> None:
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= 1 << 16:
+        raise RnnlabError(f"--horizon must be a whole number in [1, 65536], got {horizon!r}; "
+                          "e.g. --horizon 12")
+
+
 def forecast_future(
-    run: str | Path, horizon: int, out_csv: str | Path | None = None, level: float = 0.9,
+    loaded: Loaded, horizon: int | None = None, out_csv: str | Path | None = None,
+    level: float = 0.9,
 ) -> dict[str, Any]:
-    """Forecast `horizon` steps after the last observed value; write CSV and PNG."""
+    """Forecast `horizon` steps (default: the trained H) after the last observed value;
+    write CSV and PNG."""
     import csv
 
-    model, payload = load_run(run)
-    values = _run_series(payload)
+    from rnnlab.series import Scaler
+
+    model, payload = loaded.model, loaded.payload
+    horizon = payload["horizon"] if horizon is None else horizon
+    check_horizon(horizon)
+    if not (isinstance(level, float) and 0 < level < 1):
+        raise RnnlabError(f"--interval-level must be in (0, 1), got {level!r}; e.g. 0.9")
+    values = _run_series(loaded)
     scaler = Scaler.from_dict(payload["scaler"])
-    if horizon < 1:
-        raise RnnlabError(f"--horizon must be >= 1, got {horizon}; e.g. --horizon 12")
     s = payload["split"]
     n = len(values)
     pred = model_forecasts(model, scaler, values, np.array([n]), horizon)[0]  # (H,)
     # calibrate on validation and test windows: both are out of sample for the weights, and
     # the future forecast needs as many windows of its horizon as the data hold
     q_lo, q_hi, _ = residual_quantiles(model, scaler, values, s["train_end"], n, horizon, level)
-    cfg = ForecastConfig.from_dict(payload["config"])
-    series = load_series(cfg.data)
+    series = load_series(loaded.cfg.data)
     dates = future_dates(series.dates, horizon)
-    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+    run_dir = loaded.path.parent
     csv_path = Path(out_csv) if out_csv else run_dir / "forecast.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -455,36 +400,42 @@ def forecast_future(
         w.writeheader()
         w.writerows(rows)
     png = csv_path.with_suffix(".png")
+    from rnnlab.plots import plot_forecast
+
     plot_forecast(values, series.dates, rows, png, f"{payload['column']}: "
                   f"{model.kind} {model.strategy}, {int(level * 100)}% interval", level)
     return {"csv": str(csv_path), "png": str(png), "rows": rows, "level": level}
 
 
-def plot_forecast(
-    values: np.ndarray, dates: list[str] | None, rows: list[dict[str, Any]], png: Path,
-    title: str, level: float,
-) -> None:
-    """History (the last 5 horizons, at least 60 values), forecast and interval."""
-    import matplotlib
+# -- what the CLI prints ---------------------------------------------------------------------
+def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
+    return [f"data: {i['source']} column {i['column']!r}: {i['n']} values, split "
+            f"train {i['train']} | val {i['val']} | test {i['test']} (chronological)",
+            f"model: {i['model']}, context {i['context']}, horizon {i['horizon']}, season "
+            f"{i['season']} ({i['params']:,} parameters, {i['train_windows']} training "
+            f"windows)  run folder: {out}"]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    H, n = len(rows), len(values)
-    k = min(n, max(5 * H, 60))
-    x_hist = np.arange(n - k, n)
-    x_fut = np.arange(n, n + H)
-    fig, ax = plt.subplots(figsize=(7, 3), dpi=90)
-    ax.plot(x_hist, values[-k:], color="black", lw=1, label="history")
-    ax.plot(x_fut, [r["forecast"] for r in rows], color="C1", lw=1.5, label="forecast")
-    ax.fill_between(x_fut, [r["lower"] for r in rows], [r["upper"] for r in rows],
-                    color="C1", alpha=0.25, label=f"{int(level * 100)}% interval")
-    if dates:  # label a few ticks with the file's own dates
-        ticks = np.linspace(n - k, n - 1, 4).astype(int)
-        ax.set_xticks(ticks, [dates[i] for i in ticks])
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+def describe_eval(e: dict[str, Any]) -> str:
+    return (f"step {e['step']:>6}  train mse {e['train_loss']:.4f}  val mae "
+            f"{e.get('val_mae', float('nan')):.4f} (scaled)  {e['time']:.0f}s")
+
+
+def describe(m: dict[str, Any]) -> list[str]:
+    lines = [f"{m['split']} part, {m['origins']} rolling origins x {m['horizon']} steps "
+             f"(MASE scale: in-sample seasonal naive MAE, season {m['season']}):"]
+    for k in ("model", "naive", "seasonal_naive", "autoreg", "ets"):
+        if k in m:
+            label = m[k].get("name", m.get("baselines", {}).get(k, ""))
+            lines.append(f"  {k:<15} MAE {m[k]['mae']:10.4f}  RMSE {m[k]['rmse']:10.4f}  "
+                         f"MASE {m[k]['mase']:7.4f}  {label}")
+    if "interval" in m:
+        iv = m["interval"]
+        lines.append(f"  {int(iv['level'] * 100)}% interval coverage on {m['split']}: "
+                     f"{iv['coverage']:.3f}")
+    return lines
+
+
+def default_out_name(cfg: RunConfig) -> str:
+    stem = Path(cfg.data.data).stem if cfg.data.data else "sunspots"
+    return f"{stem}-forecast-{cfg.model.model}"

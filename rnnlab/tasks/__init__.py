@@ -1,0 +1,99 @@
+"""The tasks: one module each, and the one place a config is built for a task.
+
+`TASKS` maps a `--task` name to its module (see tasks/base.py for what a module holds).
+`make_config` builds and validates a `RunConfig` from defaults, a TOML dict and flags, so the
+CLI, TOML files and the Python API go through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import ModuleType
+from typing import Any
+
+from rnnlab.config import SECTIONS, RunConfig, TrainConfig, check_section, overlay
+from rnnlab.errors import RnnlabError
+from rnnlab.tasks import forecast, lm
+
+TASKS: dict[str, ModuleType] = {lm.NAME: lm, forecast.NAME: forecast}
+DEFAULT_TASK = lm.NAME
+
+
+def get_task(name: Any, what: str = "--task") -> ModuleType:
+    if name not in TASKS:
+        raise RnnlabError(
+            f"{what} {name!r} is not a task; choose one of: {', '.join(TASKS)}"
+        )
+    return TASKS[name]
+
+
+def section_classes(name: str) -> dict[str, type]:
+    t = get_task(name)
+    return {"data": t.DataConfig, "model": t.ModelConfig, "train": TrainConfig}
+
+
+def owners(section: str, key: str) -> list[str]:
+    """The tasks whose `section` has a field `key`."""
+    return [n for n in TASKS
+            if key in {f.name for f in dataclasses.fields(section_classes(n)[section])}]
+
+
+def _foreign(task: str):
+    def which(section: str, key: str) -> str | None:
+        others = [n for n in owners(section, key) if n != task]
+        return others[0] if others else None
+
+    return which
+
+
+def validate(cfg: RunConfig, given: set[str] | None = None) -> RunConfig:
+    """Check every field (type, range, finiteness) and the task's combinations. `given`:
+    the "section.key" names set explicitly (a flag or a TOML key), for checks such as
+    "--seq-len applies to --format text"; None skips those."""
+    task = get_task(cfg.task)
+    for name in SECTIONS:
+        check_section(name, getattr(cfg, name))
+    task.check(cfg, given)
+    return cfg
+
+
+def make_config(
+    task: str | None = None, file: dict[str, Any] | None = None,
+    flags: dict[str, dict[str, Any]] | None = None, source: str = "--config",
+) -> tuple[RunConfig, set[str]]:
+    """Defaults < `file` (a TOML dict, which may name its task) < `flags`; validated.
+    Returns the config and the "section.key" names given explicitly."""
+    file = file or {}
+    file_task = file.get("task")
+    if task is None:
+        task = file_task if file_task is not None else DEFAULT_TASK
+    elif file_task is not None and file_task != task:
+        raise RnnlabError(
+            f"{source} names task {file_task!r} but --task is {task!r}; drop one of them"
+        )
+    get_task(task, f"task in {source}" if task == file_task else "--task")
+    cfg = RunConfig(task=task)
+    given = overlay(cfg, file, source, _foreign(task))
+    if flags:
+        given |= overlay(cfg, flags, "flags", _foreign(task))
+    return validate(cfg, given), given
+
+
+def config_from_dict(d: dict[str, Any], task: str | None = None) -> RunConfig:
+    """A saved config (config.json or a checkpoint's); runs saved before configs named their
+    task are language-model runs unless `task` says otherwise."""
+    name = d.get("task") or task or DEFAULT_TASK
+    cfg = RunConfig(task=get_task(name, "the saved config's task").NAME)
+    overlay(cfg, {k: v for k, v in d.items() if k != "task"}, "saved config", _foreign(name))
+    return validate(cfg)  # every key is "given" in a saved config: no given-flag checks
+
+
+def check_command(task: str, command: str, run: str) -> None:
+    """One error line when a subcommand does not apply to a run's task."""
+    t = get_task(task, "the run's task")
+    if command not in t.COMMANDS:
+        users = [n for n, m in TASKS.items() if command in m.COMMANDS]
+        raise RnnlabError(
+            f"`rnnlab {command}` applies to {' and '.join(users)} runs; {run!r} is a "
+            f"{task} run, whose subcommands are: {', '.join(t.COMMANDS)}"
+        )

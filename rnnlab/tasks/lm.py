@@ -1,0 +1,448 @@
+"""Language modeling (density modelling): p(x_1 .. x_n) factorized left to right (or right to
+left), over characters or words; count models (n-gram) and neural ones (window, recurrent).
+
+Data flow: `datasets.load_splits` (strings) -> `tokenizers.encode_split` (ids) ->
+`batching.lm_batches` (PaddedBatches for lines, BpttStream for one text stream) -> the model.
+Word-level text with explicit split files is tokenized in a streaming pass into an int32
+.npy memory map (`train_ids.npy` in the run folder), so the corpus never has to fit in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rnnlab.config import BIG, RunConfig, flag, param
+from rnnlab.errors import RnnlabError
+from rnnlab.tasks.base import Prepared
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rnnlab.decoding import DecodeConfig
+    from rnnlab.run import Loaded
+    from rnnlab.tokenizers import Tokenizer
+
+NAME = "lm"
+COMMANDS = ("evaluate", "generate", "score", "predict", "diagnose")
+MONITOR = "nll"
+
+MODELS = ("bigram", "ngram", "linear", "mlp", "cnn", "rnn", "gru", "lstm")
+RECURRENT = ("rnn", "gru", "lstm")
+WINDOW = ("linear", "mlp", "cnn")
+COUNTED = ("bigram", "ngram")
+
+
+@dataclass
+class DataConfig:
+    data: str | None = param(None, "training file (default: embedded Spanish first names)")
+    format: str = param("lines", "text: one stream cut into TBPTT chunks; lines: one example "
+                        "per line", choices=("lines", "text"))
+    level: str = param("char", "char or word tokens", choices=("char", "word"))
+    val_data: str | None = param(None, "explicit validation file (else a seeded split of "
+                                 "--data)")
+    test_data: str | None = param(None, "explicit test file")
+    split_seed: int = param(1337, "seed of the train/val/test split (same seed, same split)",
+                            ge=0, le=(1 << 63) - 1)
+    val_size: int | None = param(None, "lines format: validation examples (default min(1000, "
+                                 "10%%))", ge=0, le=BIG)
+    test_size: int | None = param(None, "lines format: test examples (default min(1000, 10%%))",
+                                  ge=0, le=BIG)
+    val_fraction: float = param(0.05, "text format: validation fraction", ge=0, lt=1)
+    test_fraction: float = param(0.05, "text format: test fraction", ge=0, lt=1)
+    min_freq: int = param(1, "drop tokens rarer than this from the vocabulary", ge=1, le=BIG)
+    max_vocab: int | None = param(None, "keep at most this many tokens (specials included)",
+                                  ge=5, le=BIG)
+    direction: str = param("l2r", "l2r, or r2l: each line's tokens reversed (its <eos> stays "
+                           "last)", choices=("l2r", "r2l"))
+
+
+@dataclass
+class ModelConfig:
+    model: str = param("lstm", "bigram, ngram, linear, mlp, cnn, rnn (Elman), gru, lstm",
+                       choices=MODELS)
+    embedding_dim: int = param(64, "embedding size", ge=1, le=1 << 16)
+    hidden_size: int = param(256, "hidden units per layer (window models: hidden layer)",
+                             ge=1, le=1 << 16)
+    num_layers: int = param(1, "stacked recurrent layers (cnn: conv layers)", ge=1, le=64)
+    dropout: float = param(0.3, "dropout probability (small character data overfits fast "
+                           "without it)", ge=0, lt=1)
+    tie_weights: bool = param(False, "share the embedding and output matrices (recurrent)")
+    impl: str = param("fused", "recurrent models: fused (torch.nn) or loop (hand-written "
+                      "cells)", choices=("fused", "loop"))
+    feedback: bool = param(False, "Elman output-to-hidden R y_{t-1} (rnn, --impl loop)")
+    init_range: float | None = param(None, "initialize every weight from U(-r, r)", gt=0,
+                                     le=100)
+    context: int = param(3, "window models: tokens of context", ge=1, le=1 << 14)
+    direct: bool = param(False, "window models: Bengio's direct input-to-output connection")
+    order: int = param(3, "n-gram order", ge=1, le=20)
+    smoothing: str = param("mkn", "n-gram smoothing: mle, add-k, kn, mkn",
+                           choices=("mle", "add-k", "kn", "mkn"))
+    k: float = param(1.0, "add-k smoothing constant (ngram --smoothing add-k, bigram)", gt=0,
+                     le=1e6)
+
+
+# model fields that only some models read: giving one to another model is a mistake
+MODEL_ONLY = {"tie_weights": RECURRENT, "impl": RECURRENT, "feedback": ("rnn",),
+              "init_range": RECURRENT, "context": WINDOW, "direct": WINDOW,
+              "order": ("ngram",), "smoothing": ("ngram",), "k": COUNTED}
+# (the size flags --embedding-dim, --hidden-size, --num-layers, --dropout are accepted by
+# every model, so one command line can train a whole table of models; counts ignore them)
+TEXT_ONLY = ("data.val_fraction", "data.test_fraction", "train.seq_len", "train.partition",
+             "train.stream_val_batch")
+LINES_ONLY = ("data.val_size", "data.test_size", "train.eval_batch_size")
+
+
+def check(cfg: RunConfig, given: set[str] | None) -> None:
+    """Combinations; every single value was range-checked by rnnlab.config."""
+    d, m, t = cfg.data, cfg.model, cfg.train
+    if d.data is None and d.format != "lines":
+        raise RnnlabError("the embedded names are one name per line: use --format lines, or "
+                          "pass --data FILE")
+    if d.val_fraction + d.test_fraction >= 1:
+        raise RnnlabError(
+            f"--val-fraction {d.val_fraction} + --test-fraction {d.test_fraction} must be < 1 "
+            "to leave training data; lower them"
+        )
+    if m.feedback and (m.model != "rnn" or m.impl != "loop"):
+        raise RnnlabError("--feedback is the Elman output-to-hidden loop: use it with --model "
+                          "rnn --impl loop")
+    if m.tie_weights and m.model in RECURRENT and m.embedding_dim != m.hidden_size:
+        raise RnnlabError(
+            f"--tie-weights needs --embedding-dim equal to --hidden-size, got "
+            f"{m.embedding_dim} and {m.hidden_size}; set both to one value"
+        )
+    if t.precision == "bf16-head" and not t.fused_loss:
+        raise RnnlabError("--precision bf16-head applies to the fused output layer: add "
+                          "--fused-loss")
+    if t.fused_loss and m.model not in RECURRENT:
+        raise RnnlabError(f"--fused-loss exists for the recurrent models (rnn, gru, lstm), not "
+                          f"--model {m.model}; drop --fused-loss")
+    if given is None:
+        return
+    for key, models in MODEL_ONLY.items():
+        if f"model.{key}" in given and m.model not in models:
+            raise RnnlabError(f"{flag(key)} applies to --model {', '.join(models)}, not to "
+                              f"--model {m.model}; drop it")
+    wrong = TEXT_ONLY if d.format == "lines" else LINES_ONLY
+    for key in wrong:
+        if key in given:
+            need = "text" if d.format == "lines" else "lines"
+            raise RnnlabError(f"{flag(key.split('.')[1])} applies to --format {need}, not to "
+                              f"--format {d.format}; drop it or change --format")
+    if t.schedule != "step" and given & {"train.lr_decay", "train.decay_start"}:
+        raise RnnlabError("--lr-decay and --decay-start shape the step schedule: add "
+                          "--schedule step or drop them")
+    if t.optimizer != "sgd" and "train.momentum" in given:
+        raise RnnlabError("--momentum applies to --optimizer sgd; drop it or use sgd")
+
+
+# -- training --------------------------------------------------------------------------------
+def streams_from_file(d: DataConfig) -> bool:
+    """Word-level text with explicit split files is encoded in a streaming pass."""
+    return d.format == "text" and d.level == "word" and d.data is not None and (
+        d.val_data is not None)
+
+
+def fit_tokenizer(cfg: RunConfig, train: list[str] | str) -> Tokenizer:
+    from rnnlab.tokenizers import SPECIALS, Tokenizer
+
+    texts = train if isinstance(train, list) else [str(train)]  # a stream is fitted whole
+    tok = Tokenizer.fit(texts, cfg.data.level, cfg.data.min_freq, cfg.data.max_vocab)
+    if len(tok) <= len(SPECIALS):
+        raise RnnlabError("the training split holds no tokens; pass a file with text in it")
+    return tok
+
+
+def split_record(cfg: RunConfig, s: Any) -> dict[str, Any]:
+    from rnnlab.datasets import digest
+
+    d = cfg.data
+    return {
+        "source": s.source, "format": d.format, "split_seed": d.split_seed,
+        "method": "explicit files" if d.val_data or d.test_data else
+        ("shuffle with random.Random(split_seed); test first, val next, train rest"
+         if d.format == "lines" else "contiguous: train | val | test"),
+        "units": "lines" if d.format == "lines" else "characters",
+        "sizes": {k: len(getattr(s, k)) for k in ("train", "val", "test")},
+        "sha256_16": {k: digest(getattr(s, k)) for k in ("train", "val", "test")},
+    }
+
+
+def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
+    """Splits -> tokenizer (the checkpoint's on resume, never refitted) -> batch sources."""
+    from rnnlab.batching import lm_batches
+    from rnnlab.datasets import load_splits
+    from rnnlab.tokenizers import (
+        Tokenizer,
+        encode_file_to_npy,
+        encode_split,
+        fit_tokenizer_streamed,
+    )
+
+    d = cfg.data
+    streamed = streams_from_file(d)
+    splits = load_splits(d, read_train=not streamed)
+    record = split_record(cfg, splits)
+    if streamed:
+        tok, stats = fit_tokenizer_streamed(d.data, d.min_freq, d.max_vocab)
+        if resume is not None:
+            tok = Tokenizer.from_dict(resume["tokenizer"])
+        out.mkdir(parents=True, exist_ok=True)
+        train_ids = encode_file_to_npy(tok, d.data, out / "train_ids.npy", stats.tokens,
+                                       d.direction)
+        record["sizes"]["train"] = stats.chars
+        record["sha256_16"]["train"] = stats.sha256
+        record["train_ids"] = "train_ids.npy (int32, memory-mapped)"
+    else:
+        tok = (Tokenizer.from_dict(resume["tokenizer"]) if resume is not None
+               else fit_tokenizer(cfg, splits.train))
+        train_ids = encode_split(tok, d.format, splits.train, d.direction)
+    val_ids = encode_split(tok, d.format, splits.val, d.direction)
+    test_ids = encode_split(tok, d.format, splits.test, d.direction)
+    train_b = lm_batches(train_ids, d.format, cfg.train, train=True)
+    if train_b is None:
+        raise RnnlabError("the training split is empty; pass more data or smaller splits")
+    val_b = lm_batches(val_ids, d.format, cfg.train, False, cfg.train.stream_val_batch)
+    info = {"vocab_size": len(tok), "train_tokens": train_b.num_tokens(),
+            "val_tokens": val_b.num_tokens() if val_b else 0, "source": splits.source,
+            "model": cfg.model.model}
+    counts = train_ids if d.format == "lines" else [train_ids]
+    return Prepared(train_b, val_b, record, {"tokenizer": tok.to_dict()}, info, counts,
+                    {"tokenizer": tok, "splits": splits, "val_ids": val_ids,
+                     "test_ids": test_ids})
+
+
+def model_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    m = cfg.model
+    if m.model in RECURRENT:
+        return dict(embedding_dim=m.embedding_dim, hidden_size=m.hidden_size,
+                    num_layers=m.num_layers, dropout=m.dropout, tie_weights=m.tie_weights,
+                    impl=m.impl, feedback=m.feedback, init_range=m.init_range)
+    if m.model in WINDOW:
+        return dict(context=m.context, embedding_dim=m.embedding_dim, hidden_size=m.hidden_size,
+                    num_layers=m.num_layers, dropout=m.dropout, direct=m.direct)
+    if m.model == "ngram":
+        return dict(order=m.order, smoothing=m.smoothing, k=m.k)
+    return dict(k=m.k)  # bigram
+
+
+def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
+    from rnnlab.models import build_lm
+
+    return build_lm(cfg.model.model, prepared.info["vocab_size"], **model_kwargs(cfg))
+
+
+def validate(model: nn.Module, batches: Any) -> dict[str, Any]:
+    from rnnlab.metrics import evaluate
+
+    return evaluate(model, batches)
+
+
+def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> dict[str, Any]:
+    """Final figures: validation and test read exactly (streams in one row)."""
+    from rnnlab.batching import lm_batches
+    from rnnlab.metrics import evaluate
+
+    result = {}
+    for split in ("val", "test"):
+        b = lm_batches(prepared.extra[f"{split}_ids"], cfg.data.format, cfg.train, train=False)
+        result[split] = evaluate(model, b.epoch(0)) if b else None
+    return result
+
+
+# -- using a trained model -------------------------------------------------------------------
+def tokenizer(loaded: Loaded) -> Tokenizer:
+    from rnnlab.tokenizers import Tokenizer
+
+    return Tokenizer.from_dict(loaded.payload["tokenizer"])
+
+
+def evaluate(loaded: Loaded, data: str | None = None, fmt: str | None = None,
+             split: str = "test") -> dict[str, Any]:
+    """NLL / perplexity / bits of a run on a file, or on its own run's split."""
+    from rnnlab.batching import lm_batches
+    from rnnlab.datasets import load_splits, read_part
+    from rnnlab.metrics import evaluate as evaluate_batches
+    from rnnlab.tokenizers import encode_split
+
+    cfg = loaded.cfg
+    if data is not None:
+        cfg.data.format = fmt or cfg.data.format
+        part = read_part(data, cfg.data.format, "--data")
+    else:
+        if split not in ("val", "test"):
+            raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
+        # a streamed training file may exceed memory: leave it unread
+        part = getattr(load_splits(cfg.data, read_train=not streams_from_file(cfg.data)), split)
+    ids = encode_split(tokenizer(loaded), cfg.data.format, part, cfg.data.direction)
+    batches = lm_batches(ids, cfg.data.format, cfg.train, train=False)
+    if batches is None:
+        raise RnnlabError("nothing to evaluate: the data holds no tokens")
+    return evaluate_batches(loaded.model, batches.epoch(0))
+
+
+def score(loaded: Loaded, texts: list[str]) -> list[dict[str, Any]]:
+    """Log-probability (nats) of each text as a whole sequence: for line models
+    log p(w1..wn, <eos> | <bos>); for word-level stream models (one `<eos>` per line) the
+    sentence after a boundary, log p(w1..wn, <eos> | <eos>); for character streams
+    log p(w2..wn | w1). An r2l model scores the reversed text (see `encode_split`), so
+    `token_logprobs` lists the tokens in the model's order. Summed over every possible text,
+    each of the first two is a proper distribution in either direction."""
+    import torch
+
+    from rnnlab.batching import pad_batch
+    from rnnlab.losses import token_log_probs
+    from rnnlab.models.base import LMBatch
+    from rnnlab.tokenizers import EOS_ID, encode_line
+
+    tok, cfg, model = tokenizer(loaded), loaded.cfg, loaded.model
+    results = []
+    for text in texts:
+        ids = encode_line(tok, text, cfg.data.direction)
+        if cfg.data.format == "lines":
+            b = pad_batch([ids])
+        elif tok.level == "word":  # after a sentence boundary, up to the sentence's end
+            seq = [EOS_ID, *ids, EOS_ID]
+            b = LMBatch(torch.tensor([seq[:-1]]), torch.tensor([seq[1:]]), None, True)
+        else:
+            if len(ids) < 2:
+                raise RnnlabError(
+                    f"text {text!r}: a stream model scores tokens after the first; "
+                    "give at least two tokens"
+                )
+            b = LMBatch(torch.tensor([ids[:-1]]), torch.tensor([ids[1:]]), None, True)
+        with torch.no_grad():
+            lp = token_log_probs(model(b).logits, b.targets)[0]  # (T,)
+        n = int((b.targets[0] >= 0).sum())
+        toks = tok.vocab.decode(b.targets[0, :n].tolist())
+        logp = lp[:n].tolist()
+        results.append({"text": text, "logprob": float(sum(logp)), "tokens": n,
+                        "nll_per_token": -float(sum(logp)) / max(n, 1),
+                        "token_logprobs": list(zip(toks, logp, strict=True)),
+                        "unknown": tok.vocab.unknown(tok.split(text))})
+    return results
+
+
+def generate(
+    model: nn.Module, tok: Tokenizer, cfg: RunConfig, dc: DecodeConfig, num: int,
+    prompt: str = "", seed: int = 0,
+) -> list[str]:
+    """`num` continuations of `prompt` (line models start after <bos>). An r2l model
+    continues leftwards: it generates the text before `prompt`, returned in reading order."""
+    import torch
+
+    from rnnlab.decoding import generate as decode
+    from rnnlab.tokenizers import BOS_ID
+
+    dc.check()
+    r2l = cfg.data.direction == "r2l"
+    ids = tok.encode_strict(prompt, "--prompt") if prompt else []
+    if r2l:
+        ids = ids[::-1]
+    if cfg.data.format == "lines":
+        ids = [BOS_ID, *ids]
+    elif not ids:
+        raise RnnlabError(
+            "this model was trained on a text stream and has no start token: give a --prompt"
+        )
+    g = torch.Generator().manual_seed(seed)
+    if dc.strategy == "beam_search":
+        num = 1  # one best hypothesis: repeating a deterministic search adds nothing
+    rows = decode(model, [ids] * num, dc, g)
+    sep = " " if tok.level == "word" and prompt else ""
+    if r2l:
+        return [tok.decode(r[::-1]) + sep + prompt for r in rows]
+    return [prompt + sep + tok.decode(r) for r in rows]
+
+
+def samples_after_training(
+    cfg: RunConfig, prepared: Prepared, model: nn.Module, n: int
+) -> tuple[list[str], str]:
+    """What `rnnlab train` shows at its end: `n` samples marked new / in training set (lines),
+    or one continuation of the validation text's first words (stream); and samples.txt."""
+    from rnnlab.decoding import DecodeConfig
+
+    tok, splits = prepared.extra["tokenizer"], prepared.extra["splits"]
+    lines = cfg.data.format == "lines"
+    dc = DecodeConfig(strategy="sample", max_new_tokens=60 if lines else 300)
+    if lines:
+        seen = set(splits.train)
+        names = generate(model, tok, cfg, dc, n, seed=cfg.train.seed)
+        shown = [f"{n} samples:"] + [
+            f"  {s:<24} {'in training set' if s in seen else 'new'}" for s in names]
+        return shown, "\n".join(names) + "\n"
+    val = str(splits.val or splits.train)
+    prompt = tok.splitter.join(tok.split(val)[:20])
+    text = generate(model, tok, cfg, dc, 1, prompt, cfg.train.seed)[0]
+    return ["sample:", text], text + "\n"
+
+
+def diagnose(
+    loaded: Loaded, out_dir: str | Path, seq_len: int = 100, batch_size: int = 16,
+    data: str | None = None, split: str = "val",
+) -> dict[str, Any]:
+    """Gradient-flow diagnostics of a recurrent LM on `batch_size` chunks of `seq_len` tokens
+    of its own split (or of `data`): writes gradient_flow.json and .png."""
+    import numpy as np
+    import torch
+
+    from rnnlab.datasets import load_splits, read_part
+    from rnnlab.diagnostics import gradient_flow, write_report
+    from rnnlab.models.base import LMBatch
+    from rnnlab.tokenizers import BOS_ID, EOS_ID, encode_split
+
+    if seq_len < 2 or batch_size < 1:
+        raise RnnlabError(
+            f"--seq-len must be >= 2 and --batch-size >= 1, got {seq_len} and {batch_size}"
+        )
+    cfg = loaded.cfg
+    part = (read_part(data, cfg.data.format, "--data") if data is not None
+            else getattr(load_splits(cfg.data), split))
+    ids = encode_split(tokenizer(loaded), cfg.data.format, part)
+    if cfg.data.format == "lines":  # one stream of whole lines: <bos> w1 .. wn <eos> <bos> ...
+        ids = [t for line in ids for t in (BOS_ID, *line, EOS_ID)]
+    need = batch_size * seq_len + 1
+    if len(ids) < need:
+        raise RnnlabError(
+            f"diagnosis needs {need} tokens (--batch-size {batch_size} x --seq-len {seq_len} "
+            f"+ 1), the data has {len(ids)}; lower --seq-len or --batch-size"
+        )
+    a = np.asarray(ids[:need], dtype=np.int64)
+    x = torch.from_numpy(a[:-1].reshape(batch_size, seq_len))  # (B, T)
+    y = torch.from_numpy(a[1:].reshape(batch_size, seq_len))
+    result = gradient_flow(loaded.model, LMBatch(x, y, None, True))
+    result["checkpoint"] = str(loaded.path)
+    return {"result": result, "paths": write_report(result, out_dir)}
+
+
+# -- what the CLI prints ---------------------------------------------------------------------
+def fmt_metrics(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "n/a"
+    return f"nll {m['nll']:.4f} nats/token  ppl {m['ppl']:.3f}  bits {m['bpc']:.4f}  " \
+           f"({m['tokens']} tokens)"
+
+
+def describe_ready(info: dict[str, Any], out: Path) -> list[str]:
+    return [f"data: {info['source']}  ({info['train_tokens']} training tokens, "
+            f"{info['val_tokens']} validation tokens, vocabulary {info['vocab_size']})",
+            f"model: {info['model']}  ({info['params']:,} parameters)  run folder: {out}"]
+
+
+def describe_eval(e: dict[str, Any]) -> str:
+    s = f"step {e['step']:>6}  train {e['train_loss']:.4f}"
+    if "val_nll" in e:
+        s += f"  val {e['val_nll']:.4f}"
+    return s + f"  lr {e['lr']:.2e}  {e['time']:.0f}s"
+
+
+def describe(final: dict[str, Any]) -> list[str]:
+    return [f"validation: {fmt_metrics(final.get('val'))}",
+            f"test:       {fmt_metrics(final.get('test'))}"]
+
+
+def default_out_name(cfg: RunConfig) -> str:
+    stem = Path(cfg.data.data).stem if cfg.data.data else "spanish-names"
+    return f"{stem}-{cfg.model.model}"
