@@ -194,4 +194,7 @@ def lm_batches(
                              shuffle=train, seed=tc.seed)
     if train:
         return BpttStream(ids, tc.batch_size, tc.seq_len, tc.partition, tc.seed)
-    return BpttStream(ids, rows, max(tc.seq_len, 256), "sequential")
+    if len(ids) < 2:  # a stream scores every token after the first
+        return None
+    # chunks only bound memory here: a stream shorter than one chunk is one chunk
+    return BpttStream(ids, rows, min(max(tc.seq_len, 256), len(ids) - 1), "sequential")

@@ -268,6 +268,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise RnnlabError("--horizon is for forecasting runs; drop it")
         m = TASKS["lm"].evaluate(loaded, args.data, args.format, args.split)
         lines = [TASKS["lm"].fmt_metrics(m)]
+        if m.get("unknown"):
+            print(f"note: {m['unknown']} tokens of --data are outside the model's vocabulary "
+                  "and were scored as <unk>", file=sys.stderr)
     print(json.dumps(m) if args.json else "\n".join(lines))
     return 0
 
@@ -281,10 +284,16 @@ def _decode_config(args: argparse.Namespace):
     return dc
 
 
+def _note(line: str | None) -> None:
+    if line:
+        print(line, file=sys.stderr)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     dc = _decode_config(args)
     loaded = _load(args, "generate")
     lm = TASKS["lm"]
+    _note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, [args.prompt], "--prompt"))
     num = 1 if args.strategy in ("greedy", "beam_search") else args.num
     for s in lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, num, args.prompt,
                          args.seed):
@@ -301,7 +310,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not texts:
         raise RnnlabError("nothing to score: give TEXT arguments or --file PATH")
     loaded = _load(args, "score")
-    for r in TASKS["lm"].score(loaded, texts):
+    lm = TASKS["lm"]
+    _note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, texts, "the texts"))
+    for r in lm.score(loaded, texts):
         if args.json:
             print(json.dumps(r))
         else:
@@ -322,6 +333,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     dc = _decode_config(args)
     lm = TASKS["lm"]
     prompts = args.inputs or [""]
+    _note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, prompts, "the inputs"))
     rows = []
     for prompt in prompts:
         outs = lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, 1, prompt,

@@ -276,11 +276,25 @@ def evaluate(loaded: Loaded, data: str | None = None, fmt: str | None = None,
             raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
         # a streamed training file may exceed memory: leave it unread
         part = getattr(load_splits(cfg.data, read_train=not streams_from_file(cfg.data)), split)
-    ids = encode_split(tokenizer(loaded), cfg.data.format, part, cfg.data.direction)
+    tok = tokenizer(loaded)
+    ids = encode_split(tok, cfg.data.format, part, cfg.data.direction)
     batches = lm_batches(ids, cfg.data.format, cfg.train, train=False)
     if batches is None:
         raise RnnlabError("nothing to evaluate: the data holds no tokens")
-    return evaluate_batches(loaded.model, batches.epoch(0))
+    from rnnlab.tokenizers import UNK_ID
+
+    flat = [t for line in ids for t in line] if cfg.data.format == "lines" else ids
+    unknown = sum(t == UNK_ID for t in flat)
+    if data is not None and unknown and not unk_allowed(cfg):
+        raise RnnlabError(
+            f"--data {data!r} holds {unknown} {tok.level}(s) outside the model's vocabulary; "
+            f"a {tok.level}-level model trained without <unk> cannot score them: remove them, "
+            "or train with --min-freq 2 so the vocabulary has <unk>"
+        )
+    m = evaluate_batches(loaded.model, batches.epoch(0))
+    if data is not None and unknown:
+        m["unknown"] = unknown  # scored as <unk>; only present when there are any
+    return m
 
 
 def score(loaded: Loaded, texts: list[str]) -> list[dict[str, Any]]:
@@ -300,6 +314,7 @@ def score(loaded: Loaded, texts: list[str]) -> list[dict[str, Any]]:
     tok, cfg, model = tokenizer(loaded), loaded.cfg, loaded.model
     results = []
     for text in texts:
+        encode_user(tok, cfg, text, "the text to score")  # refuses unseen characters
         ids = encode_line(tok, text, cfg.data.direction)
         if cfg.data.format == "lines":
             b = pad_batch([ids])
@@ -325,6 +340,37 @@ def score(loaded: Loaded, texts: list[str]) -> list[dict[str, Any]]:
     return results
 
 
+def unk_allowed(cfg: RunConfig) -> bool:
+    """Whether text a user gives may hold tokens outside the vocabulary (read as `<unk>`):
+    always at word level, where unseen words are normal; at character level only when the
+    vocabulary was cut by choice (--min-freq, --max-vocab), so `<unk>` was trained."""
+    d = cfg.data
+    return d.level == "word" or d.min_freq > 1 or d.max_vocab is not None
+
+
+def encode_user(tok: Tokenizer, cfg: RunConfig, text: str, what: str) -> list[int]:
+    """Ids of text a user gave (a prompt, a text to score), `<unk>` for unseen tokens where
+    `unk_allowed`, else a clear error naming them."""
+    return tok.encode(text) if unk_allowed(cfg) else tok.encode_strict(text, what)
+
+
+def unknown_note(tok: Tokenizer, cfg: RunConfig, texts: list[str], what: str) -> str | None:
+    """One line saying how many tokens of `texts` are outside the vocabulary, or None; an
+    error instead where they are not allowed."""
+    unknown, total = 0, 0
+    for text in texts:
+        toks = tok.split(text)
+        missing = set(tok.vocab.unknown(toks))
+        if missing and not unk_allowed(cfg):
+            tok.encode_strict(text, what)  # raises, naming the tokens
+        unknown += sum(t in missing for t in toks)
+        total += len(toks)
+    if not unknown:
+        return None
+    return (f"note: {unknown} of {total} {tok.level}s of {what} are outside the model's "
+            f"vocabulary and were read as <unk>")
+
+
 def generate(
     model: nn.Module, tok: Tokenizer, cfg: RunConfig, dc: DecodeConfig, num: int,
     prompt: str = "", seed: int = 0,
@@ -338,7 +384,7 @@ def generate(
 
     dc.check()
     r2l = cfg.data.direction == "r2l"
-    ids = tok.encode_strict(prompt, "--prompt") if prompt else []
+    ids = encode_user(tok, cfg, prompt, "--prompt") if prompt else []
     if r2l:
         ids = ids[::-1]
     if cfg.data.format == "lines":
