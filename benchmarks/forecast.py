@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rnnlab.baselines import baseline_forecasts  # noqa: E402
-from rnnlab.config import RunConfig, load_toml  # noqa: E402
+from rnnlab.config import load_toml  # noqa: E402
 from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale  # noqa: E402
 from rnnlab.run import load, train  # noqa: E402
-from rnnlab.tasks import make_config  # noqa: E402
+from rnnlab.tasks import RunConfig, make_config  # noqa: E402
 from rnnlab.tasks.forecast import evaluate, load_series, needs_difference, resolve  # noqa: E402
 
 SERIES = {  # name -> (label, horizons, k columns of the k-step table)

@@ -19,7 +19,7 @@ _EXPORTS = {
     "Scaler": "rnnlab.series", "SeriesWindows": "rnnlab.series",
     "load_checkpoint": "rnnlab.checkpoint", "load_model": "rnnlab.checkpoint",
     "save_checkpoint": "rnnlab.checkpoint",
-    "RunConfig": "rnnlab.config", "TrainConfig": "rnnlab.config",
+    "RunConfig": "rnnlab.tasks", "TrainConfig": "rnnlab.config",
     "DecodeConfig": "rnnlab.decoding", "beam_search": "rnnlab.decoding",
     "generate": "rnnlab.decoding", "transform_logits": "rnnlab.decoding",
     "RnnlabError": "rnnlab.errors", "evaluate": "rnnlab.metrics", "build_lm": "rnnlab.models",

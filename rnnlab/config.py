@@ -1,7 +1,8 @@
-"""Run configuration: typed dataclasses with their defaults, validation in one place, TOML io.
+"""Run configuration: typed fields with their defaults, validation in one place, TOML io.
 
-A run is `RunConfig(task, data, model, train)`: `task` names a module of `rnnlab.tasks`,
-which owns the classes of `data` and `model`; `train` (TrainConfig) is shared by every task.
+A run is `RunConfig(task, data, model, train)` (rnnlab.tasks, beside the task registry whose
+classes it defaults to): `task` names a module of `rnnlab.tasks`, which owns the classes of
+`data` and `model`; `train` (TrainConfig, here) is shared by every task.
 Precedence when a config is built: these defaults < a `--config FILE.toml` < flags. A TOML
 file has a top-level `task = "..."` key (default "lm") and up to three tables, `[data]`,
 `[model]`, `[train]`, whose keys are the field names (the CLI flags are the same names with
@@ -15,7 +16,6 @@ TOML loader and the Python API check exactly the same thing (`check_section`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import tomllib
 import types
@@ -83,34 +83,6 @@ class TrainConfig:
     stream_val_batch: int = param(1, "text format: validation rows during training (1: exact; "
                                   "the final figures always use 1)", ge=1, le=1 << 20)
     log_grad_norms: bool = param(False, "per-parameter gradient norms in metrics.jsonl")
-
-
-@dataclass
-class RunConfig:
-    """One run: the task's name and its three sections. Build it with
-    `rnnlab.tasks.make_config(task, ...)`, which picks the task's data and model classes."""
-
-    task: str = "lm"
-    data: Any = None  # None: the task's DataConfig() defaults
-    model: Any = None
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        if self.data is None or self.model is None:
-            from rnnlab.tasks import section_classes  # tasks import this module
-
-            classes = section_classes(self.task)
-            self.data = classes["data"]() if self.data is None else self.data
-            self.model = classes["model"]() if self.model is None else self.model
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def save_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
-    def sections(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in SECTIONS}
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -202,7 +174,7 @@ def check_section(section: str, obj: Any) -> None:
         setattr(obj, f.name, check_value(section, f, getattr(obj, f.name), allowed, nullable))
 
 
-def overlay(cfg: RunConfig, d: dict[str, Any], source: str, foreign: Any = None) -> set[str]:
+def overlay(cfg: Any, d: dict[str, Any], source: str, foreign: Any = None) -> set[str]:
     """Set `{section: {key: value}}` on `cfg`; returns the "section.key" names given.
     `foreign(section, key)` may name the task a key belongs to, for a better error."""
     given = set()

@@ -30,24 +30,12 @@ from rnnlab.checkpoint import (
     resolve,
     save_checkpoint,
 )
-from rnnlab.config import RunConfig
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks import check_command, config_from_dict, get_task, validate
-from rnnlab.tasks.base import Prepared
+from rnnlab.tasks import RunConfig, check_command, config_from_dict, get_task, validate
+from rnnlab.tasks.base import Loaded, Prepared
 from rnnlab.trainer import History, Trainer
 
 Event = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class Loaded:
-    """A trained run: its task, config, best model (eval mode) and checkpoint payload."""
-
-    task: str
-    cfg: RunConfig
-    model: nn.Module
-    payload: dict[str, Any]
-    path: Path  # the checkpoint file read
 
 
 def load(run: str | Path, command: str | None = None) -> Loaded:

@@ -120,7 +120,7 @@ def test_windows() -> None:
 
 
 def test_stream_vocabulary_keeps_newlines() -> None:
-    from rnnlab.config import RunConfig
+    from rnnlab.tasks import RunConfig
     from rnnlab.tasks.lm import fit_tokenizer
     from rnnlab.tokenizers import encode_split
 

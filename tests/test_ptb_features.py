@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from rnnlab.batching import BpttStream
-from rnnlab.config import RunConfig, TrainConfig
+from rnnlab.config import TrainConfig
 from rnnlab.decoding import DecodeConfig
 from rnnlab.losses import IGNORE_INDEX, token_log_probs
 from rnnlab.models.base import LMBatch
 from rnnlab.models.lm import RecurrentLM
 from rnnlab.run import load, train
+from rnnlab.tasks import RunConfig
 from rnnlab.tasks.lm import generate
 from rnnlab.tasks.lm import score as score_run
 from rnnlab.tokenizers import (

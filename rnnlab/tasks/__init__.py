@@ -8,15 +8,44 @@ CLI, TOML files and the Python API go through the same checks.
 from __future__ import annotations
 
 import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from rnnlab.config import SECTIONS, RunConfig, TrainConfig, check_section, overlay
+from rnnlab.config import SECTIONS, TrainConfig, check_section, overlay
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks import forecast, lm
 
 TASKS: dict[str, ModuleType] = {lm.NAME: lm, forecast.NAME: forecast}
 DEFAULT_TASK = lm.NAME
+
+
+@dataclass
+class RunConfig:
+    """One run: the task's name and its three sections; `RunConfig(task="forecast")` holds
+    that task's defaults. `make_config(task, file, flags)` builds and validates one."""
+
+    task: str = "lm"
+    data: Any = None  # None: the task's DataConfig() defaults
+    model: Any = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.data is None or self.model is None:
+            classes = section_classes(self.task)
+            self.data = classes["data"]() if self.data is None else self.data
+            self.model = classes["model"]() if self.model is None else self.model
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save_json(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def sections(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SECTIONS}
 
 
 def get_task(name: Any, what: str = "--task") -> ModuleType:

@@ -20,6 +20,7 @@ functions, so `rnnlab --help` reads the config classes without importing torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -34,3 +35,14 @@ class Prepared:
     info: dict[str, Any]  # what the CLI prints before training (task's describe_ready)
     counts: Any = None  # count models: what `fit_counts` reads instead of gradient training
     extra: dict[str, Any] = field(default_factory=dict)  # anything else `finish` needs
+
+
+@dataclass
+class Loaded:
+    """A trained run: its task, config, best model (eval mode) and checkpoint payload."""
+
+    task: str
+    cfg: Any  # RunConfig
+    model: Any  # nn.Module
+    payload: dict[str, Any]
+    path: Path  # the checkpoint file read

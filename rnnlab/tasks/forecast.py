@@ -31,16 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnlab.config import BIG, RunConfig, param
+from rnnlab.config import BIG, param
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks.base import Prepared
+from rnnlab.tasks.base import Loaded, Prepared
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type hints only: no import at run time
     from torch import nn
 
     from rnnlab.models.forecaster import Forecaster
-    from rnnlab.run import Loaded
     from rnnlab.series import Scaler
+    from rnnlab.tasks import RunConfig
 
 NAME = "forecast"
 COMMANDS = ("evaluate", "predict", "forecast")
@@ -218,9 +218,11 @@ def validate(model: nn.Module, batches: Any) -> dict[str, float]:
 
 def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> dict[str, Any]:
     """The test errors of the best model beside naive and seasonal naive."""
-    from rnnlab.run import load
+    from rnnlab.checkpoint import BEST
 
-    return evaluate(load(out, "evaluate"), baselines=("naive", "seasonal_naive"))
+    loaded = Loaded(NAME, cfg, model, {**prepared.artifacts, "config": cfg.to_dict()},
+                    out / BEST)
+    return evaluate(loaded, baselines=("naive", "seasonal_naive"))
 
 
 # -- using a trained model -------------------------------------------------------------------

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rnnlab.config import BIG, RunConfig, flag, param
+from rnnlab.config import BIG, flag, param
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks.base import Prepared
+from rnnlab.tasks.base import Loaded, Prepared
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type hints only: no import at run time
     from torch import nn
 
     from rnnlab.decoding import DecodeConfig
-    from rnnlab.run import Loaded
+    from rnnlab.tasks import RunConfig
     from rnnlab.tokenizers import Tokenizer
 
 NAME = "lm"
