@@ -170,6 +170,52 @@ class BpttStream:
             yield LMBatch(torch.from_numpy(x), torch.from_numpy(y), None, True)
 
 
+class EvalStream:
+    """A stream scored in `rows` parallel rows, every target exactly once.
+
+    The N-1 targets (token j predicted from tokens < j) are cut into `rows` contiguous
+    pieces; row k reads its piece in chunks of `seq_len` with the state carried, after a
+    warm-up of up to `warmup` preceding tokens whose targets are not scored, so each row
+    starts with context as the one-row pass would (truncated to `warmup` tokens). Rows are
+    padded at their end (`<pad>` in, IGNORE_INDEX out). rows = 1 is the exact one-row pass.
+
+        stream  t0 t1 t2 t3 t4 t5 t6 t7 t8     (N=9, rows=2, warmup=2)
+        row 0   in  t0 t1 t2 t3        targets t1 t2 t3 t4
+        row 1   in  t2 t3 t4 t5 t6 t7  targets (t3 t4) t5 t6 t7 t8   (warm-up unscored)
+    """
+
+    def __init__(self, ids: np.ndarray | Sequence[int], rows: int, seq_len: int,
+                 warmup: int) -> None:
+        a = np.asanyarray(ids, dtype=np.int32)
+        n = len(a) - 1  # targets
+        if n < 1:
+            raise RnnlabError("a stream scores every token after the first: it needs two")
+        rows = max(1, min(rows, n))
+        bounds = np.linspace(1, n + 1, rows + 1).round().astype(np.int64)  # target positions
+        starts = [max(1, int(b) - warmup) for b in bounds[:-1]]
+        L = max(int(e) - s for s, e in zip(starts, bounds[1:], strict=True))
+        self.inputs = np.full((rows, L), PAD_ID, dtype=np.int64)  # (B, L)
+        self.targets = np.full((rows, L), IGNORE_INDEX, dtype=np.int64)
+        for r, (s, b, e) in enumerate(zip(starts, bounds[:-1], bounds[1:], strict=True)):
+            m = int(e) - s
+            self.inputs[r, :m] = a[s - 1 : int(e) - 1]
+            self.targets[r, int(b) - s : m] = a[int(b) : int(e)]
+        self.seq_len = seq_len
+        self.n_targets = n
+
+    def __len__(self) -> int:
+        return -(-self.inputs.shape[1] // self.seq_len)
+
+    def num_tokens(self) -> int:
+        return self.n_targets
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[LMBatch]:
+        T = self.seq_len
+        for k in range(start, len(self)):
+            yield LMBatch(torch.from_numpy(self.inputs[:, k * T : (k + 1) * T]),
+                          torch.from_numpy(self.targets[:, k * T : (k + 1) * T]), None, k == 0)
+
+
 def windows(ids: np.ndarray | Sequence[int], context: int) -> tuple[np.ndarray, np.ndarray]:
     """All windows of `context` tokens and the token after each: (N-C, C), (N-C,)."""
     a = np.asarray(ids)
@@ -181,12 +227,12 @@ def windows(ids: np.ndarray | Sequence[int], context: int) -> tuple[np.ndarray, 
 
 def lm_batches(
     ids: list | np.ndarray, fmt: str, tc, train: bool, rows: int = 1
-) -> PaddedBatches | BpttStream | None:
+) -> PaddedBatches | BpttStream | EvalStream | None:
     """Training or evaluation batches of a language model (`tc`: the TrainConfig).
     Evaluation of a stream reads it once, in order, in `rows` parallel rows with the state
-    carried throughout (1: exact, every token after the first scored with its whole history;
-    B > 1 is faster, but B-1 rows start from an empty state and up to B-1 final tokens go
-    unscored)."""
+    carried along each row (1: exact, every token after the first scored with its whole
+    history; B > 1 is faster: every token is still scored once, each row after a warm-up of
+    max(seq_len, 256) tokens of context; see EvalStream)."""
     if len(ids) == 0:
         return None
     if fmt == "lines":
@@ -196,5 +242,7 @@ def lm_batches(
         return BpttStream(ids, tc.batch_size, tc.seq_len, tc.partition, tc.seed)
     if len(ids) < 2:  # a stream scores every token after the first
         return None
-    # chunks only bound memory here: a stream shorter than one chunk is one chunk
-    return BpttStream(ids, rows, min(max(tc.seq_len, 256), len(ids) - 1), "sequential")
+    chunk = max(tc.seq_len, 256)  # chunks only bound memory here
+    if rows == 1:
+        return BpttStream(ids, 1, min(chunk, len(ids) - 1), "sequential")
+    return EvalStream(ids, rows, chunk, warmup=chunk)

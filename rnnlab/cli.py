@@ -266,7 +266,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         if args.horizon is not None:
             raise RnnlabError("--horizon is for forecasting runs; drop it")
-        m = TASKS["lm"].evaluate(loaded, args.data, args.format, args.split)
+        if args.eval_rows is not None and loaded.cfg.data.format != "text":
+            raise RnnlabError("--eval-rows applies to runs trained on a text stream; drop it")
+        m = TASKS["lm"].evaluate(loaded, args.data, args.format, args.split, args.eval_rows)
         lines = [TASKS["lm"].fmt_metrics(m)]
         if m.get("unknown"):
             print(f"note: {m['unknown']} tokens of --data are outside the model's vocabulary "
@@ -421,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true",
                    help='print JSON (lm: {"nll", "ppl", "bpc", "tokens"})')
     e.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
+    e.add_argument("--eval-rows", type=_positive_int,
+                   help="lm streams: parallel rows (1: exact; default: the run's --eval-rows)")
     e.add_argument("--threads", type=_positive_int)
     e.set_defaults(func=cmd_evaluate)
 

@@ -80,8 +80,11 @@ class TrainConfig:
                            choices=("fp32", "bf16", "bf16-head"))
     fused_loss: bool = param(False, "output layer + cross-entropy in one pass (recurrent LMs)")
     compile: bool = param(False, "torch.compile the training forward (minutes on CPU)")
-    stream_val_batch: int = param(1, "text format: validation rows during training (1: exact; "
-                                  "the final figures always use 1)", ge=1, le=1 << 20)
+    stream_val_batch: int = param(1, "text format: validation rows during training (1: exact)",
+                                  ge=1, le=1 << 20)
+    eval_rows: int = param(1, "text format: rows of the final evaluation and of `rnnlab "
+                           "evaluate` (1: exact; B > 1: B times fewer sequential steps, each "
+                           "row after a warm-up of context)", ge=1, le=1 << 20)
     log_grad_norms: bool = param(False, "per-parameter gradient norms in metrics.jsonl")
 
 

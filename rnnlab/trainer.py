@@ -175,107 +175,9 @@ class Trainer:
         val: BatchSource | None = None,
         resume: dict[str, Any] | None = None,
     ) -> History:
-        cfg = self.cfg
-        opt = make_optimizer(model, cfg)
-        loss_fn = make_loss_fn(model, cfg)
-        steps_per_epoch = len(train)
-        total = cfg.max_steps
-        if cfg.max_epochs is not None:
-            total = min(total, cfg.max_epochs * steps_per_epoch)
-        hist, pos = History(), _Position()
-        state: State | None = None
-        if resume is not None:
-            model.load_state_dict(resume["model_state"])
-            opt.load_state_dict(resume["optimizer_state"])
-            torch.set_rng_state(resume["rng_state"])
-            t = resume["trainer"]
-            pos = _Position(t["step"], t["epoch"], t["batch"], t["elapsed"], t["bad_evals"])
-            hist.best_val, hist.best_step = t["best_val"], t["best_step"]
-            state = resume.get("carry")
-        else:
-            torch.manual_seed(cfg.seed)
-        model.train()
-        clock = self._clock()
-        t0 = clock() - pos.elapsed
-        wall0 = time.perf_counter()
-        running, running_n = 0.0, 0
-
-        def checkpoint(kind: str) -> None:
-            if self.out_dir is None:
-                return
-            position = {"step": pos.step, "epoch": pos.epoch, "batch": pos.batch,
-                        "elapsed": clock() - t0, "bad_evals": pos.bad_evals,
-                        "best_val": hist.best_val, "best_step": hist.best_step}
-            if kind == BEST:
-                save_checkpoint(self.out_dir / BEST, self.payload(model, trainer=position))
-                return
-            save_checkpoint(self.out_dir / LAST, self.payload(
-                model, trainer=position, optimizer_state=opt.state_dict(),
-                rng_state=torch.get_rng_state(), carry=state))
-
-        def stop_reason() -> str:
-            if pos.step >= total:
-                return "max_steps" if total == cfg.max_steps else "max_epochs"
-            if cfg.max_time and clock() - t0 >= cfg.max_time:  # 0 or None: no limit
-                return "max_time"
-            if cfg.patience and pos.bad_evals >= cfg.patience:  # 0 or None: never
-                return "early_stopping"
-            return ""
-
-        def evaluate_now(grad_norm: float) -> None:
-            nonlocal running, running_n
-            record = {"step": pos.step, "epoch": round(pos.step / steps_per_epoch, 4),
-                      "train_loss": running / running_n, "lr": opt.param_groups[0]["lr"],
-                      "grad_norm": grad_norm, "time": round(clock() - t0, 3)}
-            if cfg.clock == "cpu":  # wall seconds of this session, for comparison
-                record["wall"] = round(time.perf_counter() - wall0, 1)
-            running, running_n = 0.0, 0
-            if cfg.log_grad_norms:  # this step's gradients, after clipping
-                record["grad_norms"] = {n: round(float(p.grad.norm()), 6)
-                                        for n, p in model.named_parameters()
-                                        if p.grad is not None}
-            if val is not None:
-                metrics = self.eval_fn(model, val.epoch(0))
-                record.update({f"val_{k}": v for k, v in metrics.items()})
-                if metrics[self.monitor] < hist.best_val:
-                    hist.best_val, hist.best_step, pos.bad_evals = (
-                        metrics[self.monitor], pos.step, 0)
-                    checkpoint(BEST)
-                else:
-                    pos.bad_evals += 1
-            hist.records.append(record)
-            checkpoint(LAST)
-            self.on_event({"event": "eval", **record})
-
-        while not stop_reason():
-            for batch in train.epoch(pos.epoch, pos.batch):
-                if batch.reset:
-                    state = None
-                # Truncated BPTT: the carried state keeps its values but not the graph that
-                # made it, so backward stops at the chunk boundary instead of running through
-                # the whole stream (and memory stays bounded by one chunk).
-                state = detach_state(state)
-                loss, state, grad_norm = self._step(model, opt, loss_fn, batch, state, pos,
-                                                    total, lambda: clock() - t0,
-                                                    steps_per_epoch)
-                running, running_n = running + loss, running_n + 1
-                pos.step += 1
-                pos.batch += 1
-                if pos.batch >= len(train):
-                    pos.epoch, pos.batch = pos.epoch + 1, 0
-                self.on_event({"event": "step", "step": pos.step, "loss": loss,
-                               "grad_norm": grad_norm, "total": total})
-                reason = stop_reason()
-                if pos.step % cfg.eval_every == 0 or reason:
-                    evaluate_now(grad_norm)
-                    reason = stop_reason()  # early stopping may trigger after this eval
-                if reason:
-                    break
-        hist.stopped = stop_reason()
-        hist.steps = pos.step
-        if val is None and self.out_dir is not None:
-            checkpoint(BEST)
-        return hist
+        """Train `model` on `train` until a limit binds, validating on `val`; `resume` (a
+        last.pt payload) continues a run exactly where it stopped."""
+        return _Fit(self, model, train, val, resume).run()
 
     def _step(
         self, model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, batch: Any,
@@ -295,3 +197,125 @@ class Trainer:
             group["lr"] = cfg.lr * lr_factor(cfg, pos.step, progress, steps_per_epoch)
         opt.step()
         return batch_loss.item(), new_state, float(grad_norm)
+
+
+class _Fit:
+    """One call of `Trainer.fit`: the loop and everything it carries between steps."""
+
+    def __init__(self, trainer: Trainer, model: nn.Module, train: BatchSource,
+                 val: BatchSource | None, resume: dict[str, Any] | None) -> None:
+        self.t, self.cfg, self.model, self.train, self.val = trainer, trainer.cfg, model, \
+            train, val
+        cfg = self.cfg
+        self.opt = make_optimizer(model, cfg)
+        self.loss_fn = make_loss_fn(model, cfg)
+        self.steps_per_epoch = len(train)
+        self.total = cfg.max_steps
+        if cfg.max_epochs is not None:
+            self.total = min(self.total, cfg.max_epochs * self.steps_per_epoch)
+        self.hist, self.pos = History(), _Position()
+        self.state: State | None = None
+        if resume is not None:
+            model.load_state_dict(resume["model_state"])
+            self.opt.load_state_dict(resume["optimizer_state"])
+            torch.set_rng_state(resume["rng_state"])
+            t = resume["trainer"]
+            self.pos = _Position(t["step"], t["epoch"], t["batch"], t["elapsed"],
+                                 t["bad_evals"])
+            self.hist.best_val, self.hist.best_step = t["best_val"], t["best_step"]
+            self.state = resume.get("carry")
+        else:
+            torch.manual_seed(cfg.seed)
+        self.clock = trainer._clock()
+        self.t0 = self.clock() - self.pos.elapsed
+        self.wall0 = time.perf_counter()
+        self.running, self.running_n = 0.0, 0
+
+    def seconds(self) -> float:
+        return self.clock() - self.t0
+
+    def run(self) -> History:
+        cfg, pos, train = self.cfg, self.pos, self.train
+        self.model.train()
+        while not self.stop_reason():
+            for batch in train.epoch(pos.epoch, pos.batch):
+                if batch.reset:
+                    self.state = None
+                # Truncated BPTT: the carried state keeps its values but not the graph that
+                # made it, so backward stops at the chunk boundary instead of running through
+                # the whole stream (and memory stays bounded by one chunk).
+                self.state = detach_state(self.state)
+                loss, self.state, grad_norm = self.t._step(
+                    self.model, self.opt, self.loss_fn, batch, self.state, pos, self.total,
+                    self.seconds, self.steps_per_epoch)
+                self.running, self.running_n = self.running + loss, self.running_n + 1
+                pos.step += 1
+                pos.batch += 1
+                if pos.batch >= len(train):
+                    pos.epoch, pos.batch = pos.epoch + 1, 0
+                self.t.on_event({"event": "step", "step": pos.step, "loss": loss,
+                                 "grad_norm": grad_norm, "total": self.total})
+                reason = self.stop_reason()
+                if pos.step % cfg.eval_every == 0 or reason:
+                    self.evaluate(grad_norm)
+                    reason = self.stop_reason()  # early stopping may trigger after this eval
+                if reason:
+                    break
+        self.hist.stopped = self.stop_reason()
+        self.hist.steps = pos.step
+        if self.val is None:
+            self.checkpoint(BEST)
+        return self.hist
+
+    def stop_reason(self) -> str:
+        cfg, pos = self.cfg, self.pos
+        if pos.step >= self.total:
+            return "max_steps" if self.total == cfg.max_steps else "max_epochs"
+        if cfg.max_time and self.seconds() >= cfg.max_time:  # 0 or None: no limit
+            return "max_time"
+        if cfg.patience and pos.bad_evals >= cfg.patience:  # 0 or None: never
+            return "early_stopping"
+        return ""
+
+    def checkpoint(self, kind: str) -> None:
+        """best.pt: weights and position; last.pt: all it takes to resume exactly."""
+        out = self.t.out_dir
+        if out is None:
+            return
+        pos, hist = self.pos, self.hist
+        position = {"step": pos.step, "epoch": pos.epoch, "batch": pos.batch,
+                    "elapsed": self.seconds(), "bad_evals": pos.bad_evals,
+                    "best_val": hist.best_val, "best_step": hist.best_step}
+        if kind == BEST:
+            save_checkpoint(out / BEST, self.t.payload(self.model, trainer=position))
+            return
+        save_checkpoint(out / LAST, self.t.payload(
+            self.model, trainer=position, optimizer_state=self.opt.state_dict(),
+            rng_state=torch.get_rng_state(), carry=self.state))
+
+    def evaluate(self, grad_norm: float) -> None:
+        """Record the running train loss, validate, keep the best, checkpoint, report."""
+        cfg, pos, hist = self.cfg, self.pos, self.hist
+        record = {"step": pos.step, "epoch": round(pos.step / self.steps_per_epoch, 4),
+                  "train_loss": self.running / self.running_n,
+                  "lr": self.opt.param_groups[0]["lr"], "grad_norm": grad_norm,
+                  "time": round(self.seconds(), 3)}
+        if cfg.clock == "cpu":  # wall seconds of this session, for comparison
+            record["wall"] = round(time.perf_counter() - self.wall0, 1)
+        self.running, self.running_n = 0.0, 0
+        if cfg.log_grad_norms:  # this step's gradients, after clipping
+            record["grad_norms"] = {n: round(float(p.grad.norm()), 6)
+                                    for n, p in self.model.named_parameters()
+                                    if p.grad is not None}
+        if self.val is not None:
+            metrics = self.t.eval_fn(self.model, self.val.epoch(0))
+            record.update({f"val_{k}": v for k, v in metrics.items()})
+            if metrics[self.t.monitor] < hist.best_val:
+                hist.best_val, hist.best_step, pos.bad_evals = (
+                    metrics[self.t.monitor], pos.step, 0)
+                self.checkpoint(BEST)
+            else:
+                pos.bad_evals += 1
+        hist.records.append(record)
+        self.checkpoint(LAST)
+        self.t.on_event({"event": "eval", **record})

@@ -102,3 +102,22 @@ def test_stream_evaluation_equals_one_long_forward() -> None:
         full = masked_cross_entropy(model(LMBatch(x, y, None, True)).logits, y)
     assert m["tokens"] == 100
     assert math.isclose(m["nll"], float(full), rel_tol=1e-5)
+
+
+def test_eval_stream_scores_every_token_once_and_equals_one_row_with_full_warmup() -> None:
+    from rnnlab.batching import EvalStream, lm_batches
+    from rnnlab.config import TrainConfig
+
+    torch.manual_seed(0)
+    ids = torch.randint(4, 20, (301,)).numpy()
+    model = RecurrentLM(20, "lstm", 8, 16).eval()
+    tc = TrainConfig(seq_len=16)
+    exact = evaluate(model, lm_batches(ids, "text", tc, False, 1).epoch(0))
+    full = EvalStream(ids, 4, 32, warmup=len(ids))  # every row reads its whole history
+    m = evaluate(model, full.epoch(0))
+    assert m["tokens"] == exact["tokens"] == 300
+    assert abs(m["nll"] - exact["nll"]) < 1e-5
+    short = evaluate(model, lm_batches(ids, "text", tc, False, 7).epoch(0))
+    assert short["tokens"] == 300 and abs(short["nll"] - exact["nll"]) < 0.05
+    one = EvalStream(ids[:2], 5, 8, 8)  # two tokens: one target, one row
+    assert evaluate(model, one.epoch(0))["tokens"] == 1

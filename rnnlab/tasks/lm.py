@@ -90,7 +90,7 @@ MODEL_ONLY = {"tie_weights": RECURRENT, "impl": RECURRENT, "feedback": ("rnn",),
 # (the size flags --embedding-dim, --hidden-size, --num-layers, --dropout are accepted by
 # every model, so one command line can train a whole table of models; counts ignore them)
 TEXT_ONLY = ("data.val_fraction", "data.test_fraction", "train.seq_len", "train.partition",
-             "train.stream_val_batch")
+             "train.stream_val_batch", "train.eval_rows")
 LINES_ONLY = ("data.val_size", "data.test_size", "train.eval_batch_size")
 
 
@@ -241,14 +241,19 @@ def validate(model: nn.Module, batches: Any) -> dict[str, Any]:
 
 
 def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> dict[str, Any]:
-    """Final figures: validation and test read exactly (streams in one row)."""
+    """Final figures on validation and test (streams in --eval-rows rows), with their cost."""
+    import time
+
     from rnnlab.batching import lm_batches
     from rnnlab.metrics import evaluate
 
-    result = {}
+    result: dict[str, Any] = {"eval_rows": cfg.train.eval_rows, "eval_seconds": 0.0}
     for split in ("val", "test"):
-        b = lm_batches(prepared.extra[f"{split}_ids"], cfg.data.format, cfg.train, train=False)
+        t0 = time.perf_counter()
+        b = lm_batches(prepared.extra[f"{split}_ids"], cfg.data.format, cfg.train, False,
+                       cfg.train.eval_rows)
         result[split] = evaluate(model, b.epoch(0)) if b else None
+        result["eval_seconds"] += time.perf_counter() - t0
     return result
 
 
@@ -260,8 +265,9 @@ def tokenizer(loaded: Loaded) -> Tokenizer:
 
 
 def evaluate(loaded: Loaded, data: str | None = None, fmt: str | None = None,
-             split: str = "test") -> dict[str, Any]:
-    """NLL / perplexity / bits of a run on a file, or on its own run's split."""
+             split: str = "test", rows: int | None = None) -> dict[str, Any]:
+    """NLL / perplexity / bits of a run on a file, or on its own run's split; a stream in
+    `rows` parallel rows (default: the run's --eval-rows)."""
     from rnnlab.batching import lm_batches
     from rnnlab.datasets import load_splits, read_part
     from rnnlab.metrics import evaluate as evaluate_batches
@@ -278,7 +284,8 @@ def evaluate(loaded: Loaded, data: str | None = None, fmt: str | None = None,
         part = getattr(load_splits(cfg.data, read_train=not streams_from_file(cfg.data)), split)
     tok = tokenizer(loaded)
     ids = encode_split(tok, cfg.data.format, part, cfg.data.direction)
-    batches = lm_batches(ids, cfg.data.format, cfg.train, train=False)
+    batches = lm_batches(ids, cfg.data.format, cfg.train, False,
+                         cfg.train.eval_rows if rows is None else rows)
     if batches is None:
         raise RnnlabError("nothing to evaluate: the data holds no tokens")
     from rnnlab.tokenizers import UNK_ID
@@ -485,8 +492,11 @@ def describe_eval(e: dict[str, Any]) -> str:
 
 
 def describe(final: dict[str, Any]) -> list[str]:
+    rows = final.get("eval_rows", 1)
+    how = "exact, one row" if rows == 1 else f"{rows} rows"
     return [f"validation: {fmt_metrics(final.get('val'))}",
-            f"test:       {fmt_metrics(final.get('test'))}"]
+            f"test:       {fmt_metrics(final.get('test'))}",
+            f"final evaluation: {final.get('eval_seconds', 0.0):.1f} s ({how})"]
 
 
 def default_out_name(cfg: RunConfig) -> str:
