@@ -10,20 +10,18 @@ Nothing here imports torch at module level: `rnnlab --help` stays fast.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rnnlab.config import SECTIONS, TrainConfig, expectation, field_types, flag
+from rnnlab.config import flag
 from rnnlab.errors import RnnlabError
+from rnnlab.flags import TITLES, add_config_flags, given_flags
 from rnnlab.tasks import TASKS, get_task
 
 EXIT_USER_ERROR = 2
-TITLES = {"lm": "language models", "forecast": "forecasting"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,76 +48,6 @@ def _float01(text: str) -> float:
     if not 0 < v < 1:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
     return v
-
-
-# -- train's flags: one table from the tasks' config dataclasses -----------------------------
-@dataclass
-class Flag:
-    name: str
-    section: str
-    kind: type  # bool, int, float or str
-    tasks: list[str]
-    help: str
-
-
-def flag_table() -> dict[str, Flag]:
-    """Every config field of every task, once: its section, type and the tasks that have it."""
-    table: dict[str, Flag] = {}
-    for task, module in TASKS.items():
-        for section, cls in (("data", module.DataConfig), ("model", module.ModelConfig),
-                             ("train", TrainConfig)):
-            kinds = field_types(cls)
-            for f in dataclasses.fields(cls):
-                allowed, _ = kinds[f.name]
-                kind = bool if bool in allowed else float if float in allowed else \
-                    int if int in allowed else str
-                text = f.metadata["help"]
-                if kind is not str or f.metadata.get("choices"):
-                    text += f" [{expectation(f, allowed)}]"
-                if f.name not in table:
-                    table[f.name] = Flag(f.name, section, kind, [task], text)
-                    continue
-                entry = table[f.name]
-                assert entry.section == section and entry.kind is kind, f.name
-                entry.tasks.append(task)
-                if text != entry.help and task not in entry.help:
-                    entry.help = f"{entry.tasks[0]}: {entry.help}; {task}: {text}"
-    return table
-
-
-FLAGS = flag_table()
-
-
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    groups = {s: p.add_argument_group(f"[{s}] flags (a TOML config's [{s}] keys)")
-              for s in SECTIONS}
-    for f in FLAGS.values():
-        only = "" if len(f.tasks) == len(TASKS) else f" (--task {', '.join(f.tasks)})"
-        help_ = (f.help + only).replace("%%", "%").replace("%", "%%")
-        if f.kind is bool:  # --flag / --no-flag: a command line can undo a config file's switch
-            groups[f.section].add_argument(flag(f.name), dest=f.name, default=None, help=help_,
-                                           action=argparse.BooleanOptionalAction)
-        else:
-            groups[f.section].add_argument(flag(f.name), dest=f.name, type=f.kind,
-                                           default=None, help=help_)
-
-
-def _given_flags(args: argparse.Namespace, task: str) -> dict[str, dict[str, Any]]:
-    """{section: {name: value}} of the flags on the command line; a flag of another task is
-    an error that names the task it belongs to."""
-    out: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
-    for f in FLAGS.values():
-        v = getattr(args, f.name, None)
-        if v is None:
-            continue
-        if task not in f.tasks:
-            owner = f.tasks[0]
-            raise RnnlabError(
-                f"{flag(f.name)} applies to {TITLES.get(owner, owner)} only, not to --task "
-                f"{task} (given without --task {owner}); add --task {owner} or drop it"
-            )
-        out[f.section][f.name] = v
-    return out
 
 
 def _threads(n: int | None) -> None:
@@ -150,7 +78,7 @@ def _resume_config(args: argparse.Namespace):
     cfg = config_from_dict(saved, task)
     if args.task is not None and args.task != cfg.task:
         raise RnnlabError(f"--resume: {args.out!r} is a {cfg.task} run; drop --task {args.task}")
-    for section, values in _given_flags(args, cfg.task).items():
+    for section, values in given_flags(args, cfg.task).items():
         for name, v in values.items():
             if section == "train" and name in RESUME_OVERRIDES:
                 setattr(cfg.train, name, v)
@@ -172,7 +100,7 @@ def _config(args: argparse.Namespace):
     file = load_toml(args.config) if args.config else {}
     task = args.task or file.get("task") or "lm"
     get_task(task, "task" if args.task is None else "--task")
-    cfg, _ = make_config(args.task, file, _given_flags(args, task),
+    cfg, _ = make_config(args.task, file, given_flags(args, task),
                          source=f"--config {args.config}")
     return cfg
 
@@ -412,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--dry-run", action="store_true",
                    help="check the configuration, print it as JSON, train nothing")
-    _add_config_flags(t)
+    add_config_flags(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="the task's test figures" + for_tasks("evaluate"))

@@ -348,3 +348,29 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
     json_path = out / "gradient_flow.json"
     json_path.write_text(json.dumps(result, indent=1))
     return {"json": json_path, "png": plot_gradient_flow(result, out / "gradient_flow.png")}
+
+
+def diagnose_stream(
+    model: nn.Module, ids: list[int], out_dir: str | Path, seq_len: int, batch_size: int,
+    checkpoint: str,
+) -> dict[str, Any]:
+    """`gradient_flow` on the first `batch_size` x `seq_len` (+1) tokens of a stream of ids,
+    reshaped (B, T); writes gradient_flow.json and .png into `out_dir`."""
+    import numpy as np
+
+    if seq_len < 2 or batch_size < 1:
+        raise RnnlabError(
+            f"--seq-len must be >= 2 and --batch-size >= 1, got {seq_len} and {batch_size}"
+        )
+    need = batch_size * seq_len + 1
+    if len(ids) < need:
+        raise RnnlabError(
+            f"diagnosis needs {need} tokens (--batch-size {batch_size} x --seq-len {seq_len} "
+            f"+ 1), the data has {len(ids)}; lower --seq-len or --batch-size"
+        )
+    a = np.asarray(ids[:need], dtype=np.int64)
+    x = torch.from_numpy(a[:-1].reshape(batch_size, seq_len))  # (B, T)
+    y = torch.from_numpy(a[1:].reshape(batch_size, seq_len))
+    result = gradient_flow(model, LMBatch(x, y, None, True))
+    result["checkpoint"] = checkpoint
+    return {"result": result, "paths": write_report(result, out_dir)}

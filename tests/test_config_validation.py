@@ -11,9 +11,10 @@ import math
 
 import pytest
 
-from rnnlab.cli import FLAGS, main
+from rnnlab.cli import main
 from rnnlab.config import TrainConfig, field_types, flag
 from rnnlab.errors import RnnlabError
+from rnnlab.flags import FLAGS
 from rnnlab.tasks import TASKS, make_config
 
 BAD = ["-1", "0", "nan", "inf", "huge"]

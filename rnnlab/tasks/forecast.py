@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # type hints only: no import at run time
     from rnnlab.tasks import RunConfig
 
 NAME = "forecast"
+TITLE = "forecasting"  # as errors name the task
 COMMANDS = ("evaluate", "predict", "forecast")
 MONITOR = "mae"
 KINDS = ("linear", "mlp", "rnn", "gru", "lstm")

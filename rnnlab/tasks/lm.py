@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # type hints only: no import at run time
     from rnnlab.tokenizers import Tokenizer
 
 NAME = "lm"
+TITLE = "language models"  # as errors name the task
 COMMANDS = ("evaluate", "generate", "score", "predict", "diagnose")
 MONITOR = "nll"
 
@@ -438,36 +439,17 @@ def diagnose(
 ) -> dict[str, Any]:
     """Gradient-flow diagnostics of a recurrent LM on `batch_size` chunks of `seq_len` tokens
     of its own split (or of `data`): writes gradient_flow.json and .png."""
-    import numpy as np
-    import torch
-
     from rnnlab.datasets import load_splits, read_part
-    from rnnlab.diagnostics import gradient_flow, write_report
-    from rnnlab.models.base import LMBatch
+    from rnnlab.diagnostics import diagnose_stream
     from rnnlab.tokenizers import BOS_ID, EOS_ID, encode_split
 
-    if seq_len < 2 or batch_size < 1:
-        raise RnnlabError(
-            f"--seq-len must be >= 2 and --batch-size >= 1, got {seq_len} and {batch_size}"
-        )
     cfg = loaded.cfg
     part = (read_part(data, cfg.data.format, "--data") if data is not None
             else getattr(load_splits(cfg.data), split))
     ids = encode_split(tokenizer(loaded), cfg.data.format, part)
     if cfg.data.format == "lines":  # one stream of whole lines: <bos> w1 .. wn <eos> <bos> ...
         ids = [t for line in ids for t in (BOS_ID, *line, EOS_ID)]
-    need = batch_size * seq_len + 1
-    if len(ids) < need:
-        raise RnnlabError(
-            f"diagnosis needs {need} tokens (--batch-size {batch_size} x --seq-len {seq_len} "
-            f"+ 1), the data has {len(ids)}; lower --seq-len or --batch-size"
-        )
-    a = np.asarray(ids[:need], dtype=np.int64)
-    x = torch.from_numpy(a[:-1].reshape(batch_size, seq_len))  # (B, T)
-    y = torch.from_numpy(a[1:].reshape(batch_size, seq_len))
-    result = gradient_flow(loaded.model, LMBatch(x, y, None, True))
-    result["checkpoint"] = str(loaded.path)
-    return {"result": result, "paths": write_report(result, out_dir)}
+    return diagnose_stream(loaded.model, ids, out_dir, seq_len, batch_size, str(loaded.path))
 
 
 # -- what the CLI prints ---------------------------------------------------------------------
