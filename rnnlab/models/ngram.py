@@ -29,8 +29,26 @@ Smoothings (`c` raw counts, `a` Kneser-Ney adjusted counts, V' = V - 2 predictab
 <pad> and <bos> get probability 0 (logits -inf); all other ids, including <unk> (an ordinary
 word here, as in PTB) and <eos> (= </s>), sum to 1 in every context.
 
-Counting and smoothing live in `ngram_counts.py`, Viterbi and beam search in `ngram_decode.py`,
-ARPA io in `arpa.py`; this file holds the model and its lookups.
+Counting, smoothing and table lookups live in `ngram_counts.py`, Viterbi and beam search in
+`ngram_decode.py` (public methods of the model only), ARPA files <-> tables in `arpa.py`; this
+file holds the model. Imports run one way: ngram -> {arpa, ngram_decode} -> ngram_counts.
+
+Memory, in bytes (S sentences of |s| words, order N, V vocabulary, M_n stored n-grams of
+order n; L = sum_s (|s| + N) positions of the padded stream, T_n = sum_s max(0, |s| + 1 -
+max(0, n - 2)) occurrences counted at order n by kn/mkn):
+- `fit_counts` (kn/mkn), peak beside its input lists:
+      max( max_{n>=2} [25 L + 43 T_n + 25 sum_{m<n} M_m + 37 M_n],    counting, order n
+           49 sum_n M_n + 71 max_n M_n )                               smoothing
+  (constants measured with tracemalloc: within 10% on PTB and Tatoeba French for N = 2..5;
+  `benchmarks/ngram_large_vocab.py` prints predicted against measured). V enters only as
+  the M_1 = V unigram rows.
+- the fitted model: 24 sum_n M_n (int64 key, float64 log p and log bow per n-gram).
+- `target_log_probs` / `metrics.evaluate` / `sentence_log10`: the model plus about 40 N per
+  scored position of a batch (P = B T; `sentence_log10` takes SCORE_POSITIONS at a time).
+  No V-wide row is built, so a 33k or 200k vocabulary costs its M_1 rows and nothing more.
+- `forward`: its result, 4 B T V (float32 logits), plus 8 LOGIT_BUDGET of float64 work rows;
+  `prefill` / `step`: 12 B V (the next-token distributions only).
+- ARPA export / import: see `arpa.py` (O(sum M_n n), never contexts x V).
 """
 
 from __future__ import annotations
@@ -142,9 +160,10 @@ class NGramLM(torch.nn.Module):
             "a model loaded from an ARPA file has no counts to refit; build "
             "NGramLM(vocab_size, order, smoothing='mkn') instead",
         )
-        stream, pos = pad_stream(sequences, self.vocab_size, self.order)
         is_kn = self.smoothing in ("kn", "mkn")
-        counts = count_ngrams(stream, pos, self.vocab_size, self.order, is_kn)
+        # The padded stream is freed before smoothing, which then needs the counts alone.
+        counts = count_ngrams(*pad_stream(sequences, self.vocab_size, self.order),
+                              self.vocab_size, self.order, is_kn)
         if is_kn:
             tables, discounts = kneser_ney(counts, self.vocab_size, self.smoothing == "mkn")
             self.discounts = torch.from_numpy(discounts)
