@@ -271,3 +271,30 @@ def test_no_import_circle_between_ngram_modules() -> None:
     top, lazy = imports_of("ngram")
     assert not lazy, f"ngram.py imports inside functions: {lazy}"
     assert {"rnnlab.models.arpa", "rnnlab.models.ngram_decode"} <= top
+
+
+def test_cli_ngram_train_memory_at_large_vocabulary(tmp_path: Path) -> None:
+    """`rnnlab train --model ngram` at a 60k-word vocabulary: validation and test used to
+    build 12 x 256 lines x T x V bytes (~2 GB per batch here); the whole run now stays
+    within the runtime plus a few hundred MB."""
+    import os
+
+    rng = np.random.default_rng(0)
+    V = 60_000
+    for name, n in (("train", 20_000), ("val", 1_000), ("test", 1_000)):
+        words = rng.integers(0, V, size=(n, 12))
+        (tmp_path / f"{name}.txt").write_text(
+            "\n".join(" ".join(f"w{w}" for w in row) for row in words) + "\n")
+    cmd = [sys.executable, "-m", "rnnlab", "train", "--model", "ngram", "--order", "3",
+           "--smoothing", "mkn", "--format", "lines", "--level", "word",
+           "--data", str(tmp_path / "train.txt"), "--val-data", str(tmp_path / "val.txt"),
+           "--test-data", str(tmp_path / "test.txt"), "--out", str(tmp_path / "run"),
+           "--threads", "1", "--samples", "0"]
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    with open(tmp_path / "out.txt", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    assert os.waitstatus_to_exitcode(status) == 0, (tmp_path / "err.txt").read_text()
+    assert "test:" in (tmp_path / "out.txt").read_text()
+    peak_mb = usage.ru_maxrss / 1024
+    assert peak_mb < 1024, f"rnnlab train peaked at {peak_mb:.0f} MB"
