@@ -19,9 +19,10 @@ convention, and read back as 0. `<s>` is never predicted, whatever the file says
 writes 0 for it).
 
 Memory: writing unpacks and formats R = WRITE_ROWS n-grams at a time (O(R n) beside the
-tables); reading keeps each order's token ids as int32 and its log10 values as float64 while
-the section streams in, 4 n + 16 bytes per n-gram, then the tables (24 bytes per n-gram).
-Nothing is ever (contexts x V).
+tables); reading streams the file line by line into compact arrays (int32 ids and float64
+log10 values, 4 n + 16 bytes per n-gram), then holds them as int64 (8 n + 16 bytes) while
+the trie of each order is built into the tables (24 bytes per n-gram). Nothing is ever
+(contexts x V); V enters as the unigram rows only.
 """
 
 from __future__ import annotations
