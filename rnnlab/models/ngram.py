@@ -175,7 +175,9 @@ class NGramLM(torch.nn.Module):
     def contexts(self, history: np.ndarray) -> np.ndarray:
         """history (P, >= N-1) token ids -> the last N-1 tokens (P, N-1), cut at the last </s>
         (what precedes a </s> becomes <s>: each line is its own sentence, as in KenLM)."""
-        history = np.asarray(history, dtype=np.int64).reshape(len(history), -1)
+        history = np.asarray(history, dtype=np.int64)
+        if history.ndim != 2:  # (P,) is one token of context per position
+            history = history.reshape(len(history), -1)
         ctx = np.array(history[:, history.shape[1] - (self.order - 1) :], dtype=np.int64)
         after = np.flip(np.cumsum(np.flip(ctx == EOS_ID, 1), 1), 1) > 0
         ctx[after] = BOS_ID

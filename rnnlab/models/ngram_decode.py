@@ -45,8 +45,16 @@ def viterbi(
     order-(N-1) chain. Two histories whose longest stored suffix is the same have the same
     next-token distribution, so each is reduced to that suffix and the number of states
     stays bounded by the model's contexts rather than V^(N-1).
+    Exact pruning: log-probs are <= 0, so every prefix of the best path scores at least as
+    much as the whole path, hence at least a lower bound taken from a narrow beam search;
+    candidates below it are dropped before their states are looked up. At a large V this
+    leaves a few states per step instead of K V candidates.
     Returns (tokens, natural log-probability)."""
     N = model.order
+    if length == 0:
+        return [], 0.0
+    bound = beam_search(model, context, length, 4, budget)[1]
+    bound -= 1e-9 * (1.0 + abs(bound))  # the beam's own path must survive rounding
     ctx = model.contexts(np.array([[BOS_ID] * N + context], dtype=np.int64))  # (1, N-1)
     score, back = np.zeros(1), []
     rows = _chunk_rows(model, budget)
@@ -56,7 +64,9 @@ def viterbi(
                 np.zeros(0, np.int64), np.zeros((0, N - 1), np.int64))
         for s in range(0, len(ctx), rows):
             total = score[s : s + rows, None] + model.log_prob(ctx[s : s + rows])  # (k, V)
-            k_idx, w = np.nonzero(np.isfinite(total))
+            k_idx, w = np.nonzero(total >= bound)
+            if not len(k_idx):
+                continue
             cand = total[k_idx, w]
             k_idx = k_idx + s
             nxt = model.contexts(np.concatenate([ctx[k_idx], w[:, None]], axis=1))
@@ -74,8 +84,6 @@ def viterbi(
         best = tuple(b[by_state] for b in best)
         back.append((best[2], best[3]))
         ctx, score = best[4], best[1]
-    if length == 0:
-        return [], 0.0
     best_i = int(np.argmax(score))
     tokens = []
     for k_idx, w in reversed(back):
