@@ -109,6 +109,21 @@ def child(mode: str, order: int, tmp: Path) -> None:
         model.to_arpa(str(tmp / "rnnlab.arpa"), tok.vocab.itos)
         print(json.dumps({"s": time.perf_counter() - t0}))
         return
+    if mode == "decode":  # Viterbi and beam search of 6 words after a prompt
+        saved = torch.load(tmp / "model.pt", weights_only=False)
+        model = NGramLM(**saved["hparams"])
+        model.load_state_dict(saved["state"])
+        tok = Tokenizer.from_dict(saved["tok"])
+        prompt = tok.encode("Je ne")
+        t0 = time.perf_counter()
+        v_tokens, v_score = model.most_likely_continuation(prompt, 6)
+        t1 = time.perf_counter()
+        b_tokens, b_score = model.beam_search_continuation(prompt, 6, num_beams=16)
+        t2 = time.perf_counter()
+        print(json.dumps({"viterbi_s": t1 - t0, "beam_s": t2 - t1, "viterbi_logp": v_score,
+                          "beam_logp": b_score, "viterbi": " ".join(tok.vocab.decode(v_tokens)),
+                          "beam": " ".join(tok.vocab.decode(b_tokens))}))
+        return
     if mode.startswith("from-arpa"):  # import an ARPA file and score the test split with it
         t0 = time.perf_counter()
         model, itos = NGramLM.from_arpa(str(tmp / mode.split(":")[1]))
@@ -191,6 +206,7 @@ def main() -> None:
             ken = {"fit_s": k_wall, "rss_mb": k_rss, "query_s": q_wall, "query_rss_mb": q_rss,
                    "ppl": float(summary["Perplexity including OOVs"]),
                    "oov": int(summary["OOVs"]), "tokens": int(summary["Tokens"])}
+        dec = run_child("decode", N, tmp)
         ours_out = run_child("to-arpa", N, tmp)
         ours_in = run_child("from-arpa:rnnlab.arpa", N, tmp)
         arpa_mb = (tmp / "rnnlab.arpa").stat().st_size / 1e6
@@ -265,6 +281,11 @@ def main() -> None:
         f"{ours_in['ppl']:.3f}" + (
             f"; `from_arpa` of KenLM's file {ken_in['s']:.1f} s, max RSS "
             f"{ken_in['rss_mb']:.0f} MB, test ppl {ken_in['ppl']:.3f}" if ken else "") + ".")
+    lines.append(
+        f"- decoding 6 words after \"Je ne\": `most_likely_continuation` (exact Viterbi) "
+        f"{dec['viterbi_s']:.2f} s, \"{dec['viterbi']}\" (log p {dec['viterbi_logp']:.4f}); "
+        f"`beam_search_continuation` (16 beams) {dec['beam_s']:.2f} s, \"{dec['beam']}\" "
+        f"(log p {dec['beam_logp']:.4f}); max RSS {dec['rss_mb']:.0f} MB (model loaded).")
     if ken:
         lines.append(f"- KenLM: `lmplz -o {N} -S 1G -T $TMP --text train.txt --arpa o{N}.arpa`; "
                      f"`query -v summary o{N}.arpa < test.txt`")
