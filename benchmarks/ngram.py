@@ -91,7 +91,8 @@ def child(order: int, smoothing: str, data: Path) -> None:
         res[f"ppl_{split}"] = model.perplexity(seqs)
     n_tok = sum(len(s) + 1 for seqs in evals.values() for s in seqs)
     res["score_tok_s"] = n_tok / (time.perf_counter() - t)
-    # forward(): the full (B, T, V) distribution, as evaluate/generate see it.
+    # forward(): the full (B, T, V) distribution, as a caller asking for logits gets it
+    # (evaluate scores the targets alone; generation reads one position at a time).
     seqs, n_tok, t = evals["valid"][:400], 0, time.perf_counter()
     for i in range(0, len(seqs), 20):
         chunk = seqs[i : i + 20]

@@ -3,6 +3,11 @@
 `evaluate` sums the log-loss of every real target (the `<eos>` of each line included, padding
 excluded) and divides once at the end, so the figure is per token, not a mean of batch means.
 State is carried across stream chunks exactly as in training (`reset` flags).
+
+Memory: a model with `target_log_probs(batch, state) -> (logp (B, T), state)` (NGramLM,
+RecurrentLM, WindowLM) is scored through it, which never holds more than a fixed number of
+logits (`models.lm.LOGIT_BUDGET`) or, for n-grams, any V-wide row; other models go through
+`forward`, whose (B, T, V) logits are the cost.
 """
 
 from __future__ import annotations
@@ -30,12 +35,18 @@ def evaluate(model: nn.Module, batches: Iterable[LMBatch]) -> dict[str, float | 
     model.eval()
     total, tokens = 0.0, 0
     state: State | None = None
+    scorer = getattr(model, "target_log_probs", None)
     for batch in batches:
         if batch.reset:
             state = None
-        out = model(batch, state)
-        state = detach_state(out.state)
-        total += float(masked_cross_entropy(out.logits.float(), batch.targets, "sum"))
+        if scorer is not None:
+            logp, state = scorer(batch, state)
+            total -= float(logp.double().sum())
+        else:
+            out = model(batch, state)
+            state = out.state
+            total += float(masked_cross_entropy(out.logits.float(), batch.targets, "sum"))
+        state = detach_state(state)
         tokens += count_targets(batch.targets)
     model.train(was_training)
     return nll_to_metrics(total, tokens)

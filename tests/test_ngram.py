@@ -319,3 +319,34 @@ def test_bigram_on_names() -> None:
     ids = [tok.vocab.encode(w) for w in seqs]
     model = fit(len(tok), 2, "add-k", ids)  # makemore's count bigram: ~2.45 nats on its data
     assert 2.44 < model.nll(ids) < 2.47
+
+
+def test_arpa_module_reads_and_writes_tables(tmp_path: Path) -> None:
+    """arpa.py works on tables alone; NGramLM.to_arpa / from_arpa wrap it."""
+    from rnnlab.models import arpa
+
+    tok, seqs = tiny_corpus()
+    model = fit(len(tok), 3, "mkn", seqs)
+    model.to_arpa(str(tmp_path / "a.arpa"), tok.vocab.itos)
+    arpa.write_arpa(model, str(tmp_path / "b.arpa"), tok.vocab.itos)  # model-level name
+    arpa.write_arpa_tables(model.tables(), str(tmp_path / "c.arpa"), tok.vocab.itos)
+    text = (tmp_path / "a.arpa").read_text()
+    assert text == (tmp_path / "b.arpa").read_text() == (tmp_path / "c.arpa").read_text()
+    tables, itos = arpa.read_arpa(str(tmp_path / "a.arpa"))
+    back, itos2 = NGramLM.from_arpa(str(tmp_path / "a.arpa"))
+    assert itos == itos2 and back.order == len(tables) == 3
+    for (k1, p1, b1), (k2, p2, b2) in zip(tables, back.tables(), strict=True):
+        assert np.array_equal(k1, k2) and np.array_equal(p1, p2) and np.array_equal(b1, b2)
+
+
+def test_state_ids_name_equal_distributions() -> None:
+    V = 9
+    model = fit(V, 3, "mkn", random_corpus(V))
+    rng = np.random.default_rng(3)
+    ctx = model.contexts(rng.integers(1, V, size=(300, 2)))
+    ids = model.state_ids(ctx)
+    dist = model.log_prob(ctx)  # (300, V)
+    for s in np.unique(ids):
+        rows = dist[ids == s]
+        np.testing.assert_array_equal(rows, np.broadcast_to(rows[0], rows.shape))
+    assert len(np.unique(ids)) > 1

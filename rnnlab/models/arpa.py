@@ -1,6 +1,6 @@
-"""ARPA backoff files (the text format of SRILM and KenLM) <-> `NGramLM` tables.
+"""ARPA backoff files (the text format of SRILM and KenLM) <-> backoff tables + itos.
 
-Shapes: M_n number of n-grams of order n, n the order.
+Shapes: M_n number of n-grams of order n, n the order, V vocabulary, R rows per chunk.
 
     \\data\\
     ngram 1=M_1
@@ -10,120 +10,167 @@ Shapes: M_n number of n-grams of order n, n the order.
     ...
     \\end\\
 
-Natural logs inside the model, log10 in the file. `<s>`, `</s>`, `<unk>` are rnnlab's
-`<bos>`, `<eos>`, `<unk>`. A probability of 0 (mle) is written as -99, SRILM's convention, and
-read back as 0. `<s>` is never predicted, whatever the file says (KenLM writes 0 for it).
+This module knows tables and files only: a table of order n is (keys (M_n,) sorted int64 =
+index of the (n-1)-gram prefix in table n-1 * V + last token, natural-log p (M_n,),
+natural-log bow (M_n,)), as `ngram_counts` builds them; `NGramLM.from_arpa` / `to_arpa` turn
+them into a model and back. Natural logs inside, log10 in the file. `<s>`, `</s>`, `<unk>` are
+rnnlab's `<bos>`, `<eos>`, `<unk>`. A probability of 0 (mle) is written as -99, SRILM's
+convention, and read back as 0. `<s>` is never predicted, whatever the file says (KenLM
+writes 0 for it).
+
+Memory: writing unpacks and formats R = WRITE_ROWS n-grams at a time (O(R n) beside the
+tables); reading streams the file line by line into compact arrays (int32 ids and float64
+log10 values, 4 n + 16 bytes per n-gram), then holds them as int64 (8 n + 16 bytes) while
+the trie of each order is built into the tables (24 bytes per n-gram). Nothing is ever
+(contexts x V); V enters as the unigram rows only.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from rnnlab.errors import RnnlabError, expect
-from rnnlab.models.ngram import NGramLM, _target_logp
-from rnnlab.models.ngram_counts import lookup
+from rnnlab.models.ngram_counts import backoff_log_probs, lookup
 from rnnlab.tokenizers import BOS, BOS_ID, EOS, PAD_ID, SPECIALS, UNK
 
 ARPA_NAMES = {BOS: "<s>", EOS: "</s>", UNK: "<unk>"}
 FROM_ARPA = {"<s>": BOS, "</s>": EOS, "<unk>": UNK}
 LN10 = float(np.log(10.0))
 ZERO_LOG10 = -99.0
+WRITE_ROWS = 2**16  # n-grams formatted per chunk: a few MB of strings at any model size
+
+Table = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _tokens_per_order(keys_per_order: list[np.ndarray], V: int) -> list[np.ndarray]:
-    """Unpack trie keys into the token ids of every stored n-gram: (M_n, n) per order."""
-    out = [keys_per_order[0][:, None]]
-    for keys in keys_per_order[1:]:
-        out.append(np.concatenate([out[-1][keys // V], (keys % V)[:, None]], axis=1))
+class HasTables(Protocol):
+    vocab_size: int
+
+    def tables(self) -> list[Table]: ...
+
+
+def _tokens(tables: list[Table], n: int, rows: np.ndarray, V: int) -> np.ndarray:
+    """Token ids (R, n) of the n-grams at `rows` of table n, unpacked from the trie keys."""
+    out = np.empty((len(rows), n), dtype=np.int64)
+    idx = rows
+    for m in range(n, 0, -1):
+        keys = tables[m - 1][0][idx]
+        out[:, m - 1] = keys % V if m > 1 else keys
+        idx = keys // V
     return out
 
 
-def write_arpa(model: NGramLM, path: str, itos: Sequence[str]) -> None:
-    """Write `model` (an NGramLM) to `path`; `itos[i]` is the string of token id i."""
-    tables, V = model.tables(), model.vocab_size
+def write_arpa_tables(tables: list[Table], path: str, itos: Sequence[str]) -> None:
+    """Write backoff `tables` (orders 1..N) to `path`; `itos[i]` is the string of token id i."""
+    V = len(tables[0][0])
     expect(len(itos) == V, f"itos must have vocab_size={V} entries, got {len(itos)}")
     names = np.array([ARPA_NAMES.get(t, t) for t in itos], dtype=object)
-    tokens = _tokens_per_order([keys for keys, _, _ in tables], V)
-    rows = []
-    for n, ((_, logp, logbow), toks) in enumerate(zip(tables, tokens, strict=True), start=1):
-        # <pad> is not a word; n-grams over <s> only (add-k/mle contexts) stay as contexts.
-        keep = ~np.any(toks == PAD_ID, axis=1)
-        lp = np.maximum(logp / LN10, ZERO_LOG10)
-        lp[toks[:, -1] == BOS_ID] = ZERO_LOG10
-        text = [" ".join(ws) for ws in names[toks[keep]].tolist()]
-        if n < len(tables):
-            bow = logbow[keep] / LN10
-            body = [
-                f"{p:.7g}\t{w}\t{b:.7g}"
-                for p, w, b in zip(lp[keep].tolist(), text, bow.tolist(), strict=True)
-            ]
-        else:
-            body = [f"{p:.7g}\t{w}" for p, w in zip(lp[keep].tolist(), text, strict=True)]
-        rows.append(body)
+
+    def chunks(n: int):
+        """(rows, tokens (R, n), kept mask) over table n, <pad> n-grams dropped: <pad> is not
+        a word; n-grams over <s> only (add-k/mle contexts) stay as contexts."""
+        for s in range(0, len(tables[n - 1][0]), WRITE_ROWS):
+            rows = np.arange(s, min(s + WRITE_ROWS, len(tables[n - 1][0])))
+            toks = _tokens(tables, n, rows, V)
+            yield rows, toks, ~np.any(toks == PAD_ID, axis=1)
+
+    N = len(tables)
+    counts = [sum(int(k.sum()) for _, _, k in chunks(n)) for n in range(1, N + 1)]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\\data\\\n")
-        for n, body in enumerate(rows, start=1):
-            f.write(f"ngram {n}={len(body)}\n")
-        for n, body in enumerate(rows, start=1):
+        for n, c in enumerate(counts, start=1):
+            f.write(f"ngram {n}={c}\n")
+        for n in range(1, N + 1):
+            _, logp, logbow = tables[n - 1]
             f.write(f"\n\\{n}-grams:\n")
-            f.write("\n".join(body))
-            f.write("\n")
+            for rows, toks, keep in chunks(n):
+                lp = np.maximum(logp[rows] / LN10, ZERO_LOG10)
+                lp[toks[:, -1] == BOS_ID] = ZERO_LOG10
+                text = [" ".join(ws) for ws in names[toks[keep]].tolist()]
+                if n < N:
+                    bow = (logbow[rows] / LN10)[keep].tolist()
+                    body = [f"{p:.7g}\t{w}\t{b:.7g}" for p, w, b in
+                            zip(lp[keep].tolist(), text, bow, strict=True)]
+                else:
+                    body = [f"{p:.7g}\t{w}" for p, w in zip(lp[keep].tolist(), text, strict=True)]
+                if body:
+                    f.write("\n".join(body))
+                    f.write("\n")
         f.write("\n\\end\\\n")
 
 
-def _parse(path: str) -> list[list[list[str]]]:
-    """Lines of each n-gram section, split on whitespace."""
-    sections: list[list[list[str]]] = []
+def write_arpa(model: HasTables, path: str, itos: Sequence[str]) -> None:
+    """Write a model with `tables()` (an NGramLM) to `path`; `itos[i]` is token id i's string."""
+    write_arpa_tables(model.tables(), path, itos)
+
+
+def _parse(path: str) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Stream the file -> (itos, per order (token ids (M_n, n), log10 p, log10 bow)).
+
+    The 1-grams come first in every ARPA file, so they fix the ids that later sections use."""
     declared: list[int] = []
+    raw: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    itos = list(SPECIALS)
+    stoi = {w: i for i, w in enumerate(itos)}
+    n, toks, lps, bows = 0, array("i"), array("d"), array("d")
+
+    def close() -> None:
+        if n:
+            raw.append((np.frombuffer(toks, np.int32).reshape(-1, n).astype(np.int64),
+                        np.frombuffer(lps, np.float64).copy(),
+                        np.frombuffer(bows, np.float64).copy()))
+
     with open(path, encoding="utf-8") as f:
         for line in f:
-            line = line.strip()
-            if not line or line == "\\data\\":
+            fields = line.split()
+            if not fields or fields[0] == "\\data\\":
                 continue
-            if line.startswith("ngram ") and not sections:
+            head = fields[0]
+            if head == "ngram" and n == 0 and not raw:
                 declared.append(int(line.split("=")[1]))
-            elif line.startswith("\\") and line.endswith("-grams:"):
-                sections.append([])
-            elif line == "\\end\\":
+            elif head.startswith("\\") and head.endswith("-grams:"):
+                close()
+                n, toks, lps, bows = len(raw) + 1, array("i"), array("d"), array("d")
+            elif head == "\\end\\":
                 break
-            elif sections:
-                sections[-1].append(line.split())
-    if not sections or [len(s) for s in sections] != declared:
+            elif n:
+                words = fields[1 : n + 1]
+                if n == 1:
+                    w = FROM_ARPA.get(words[0], words[0])
+                    if w not in stoi:
+                        stoi[w] = len(itos)
+                        itos.append(w)
+                try:
+                    toks.extend([stoi[FROM_ARPA.get(w, w)] for w in words])
+                except KeyError as e:
+                    raise RnnlabError(
+                        f"{path}: {n}-gram word {e} missing from the 1-grams; an ARPA file "
+                        "lists every word as a 1-gram"
+                    ) from None
+                lps.append(float(head))
+                bows.append(float(fields[n + 1]) if len(fields) > n + 1 else 0.0)
+    close()
+    if not raw or [len(r[1]) for r in raw] != declared:
         raise RnnlabError(
             f"{path} is not a valid ARPA file: header counts {declared}, sections "
-            f"{[len(s) for s in sections]}; expected a \\data\\ header and matching sections"
+            f"{[len(r[1]) for r in raw]}; expected a \\data\\ header and matching sections"
         )
-    return sections
+    return itos, raw
 
 
-def read_arpa(path: str) -> tuple[NGramLM, list[str]]:
-    """Read an ARPA file -> (NGramLM with smoothing='arpa', itos)."""
-    sections = _parse(path)
-    order = len(sections)
-    itos = list(SPECIALS)
-    for fields in sections[0]:
-        word = FROM_ARPA.get(fields[1], fields[1])
-        if word not in SPECIALS:
-            itos.append(word)
-    stoi = {w: i for i, w in enumerate(itos)}
-    V = len(itos)
-    model = NGramLM(V, order, smoothing="arpa")
-    # Entries per order as (token ids (M, n), log10 p (M,), log10 bow (M,)).
-    raw = []
-    for n, lines in enumerate(sections, start=1):
-        try:
-            toks = np.array([[stoi[FROM_ARPA.get(w, w)] for w in f[1 : n + 1]] for f in lines])
-        except KeyError as e:
-            raise RnnlabError(f"{path}: {n}-gram word {e} missing from the 1-grams") from None
-        lp = np.array([float(f[0]) for f in lines])
-        bow = np.array([float(f[n + 1]) if len(f) > n + 1 else 0.0 for f in lines])
-        raw.append((toks.reshape(len(lines), n), lp, bow))
+def read_arpa(path: str) -> tuple[list[Table], list[str]]:
+    """Read an ARPA file -> (backoff tables per order, natural logs; itos). Build a model from
+    them with `NGramLM.from_arpa(path)`."""
+    itos, raw = _parse(path)
+    V, order = len(itos), len(raw)
     _add_missing_prefixes(raw)
     tables = [_unigram_table(raw[0], V)]
     for n in range(2, order + 1):
         toks, lp, bow = raw[n - 1]
+        raw[n - 1] = None  # type: ignore[call-overload]  # freed as soon as it is a table
         prefix = _find(tables, toks[:, :-1], V)
         keys = prefix * V + toks[:, -1]
         sort = np.argsort(keys, kind="stable")
@@ -134,10 +181,9 @@ def read_arpa(path: str) -> tuple[NGramLM, list[str]]:
         if added.any():
             # A prefix the file omitted scores what backing off from it would give.
             h, w = toks[sort][added, :-1], toks[sort][added, -1]
-            lower = _target_logp(tables[: n - 1], h[:, 1:], w, V)
+            lower = backoff_log_probs(tables[: n - 1], h[:, 1:], w, V)
             logp[added] = tables[n - 2][2][prefix[sort][added]] + lower
-    model._set_tables(tables)
-    return model, itos
+    return tables, itos
 
 
 def _add_missing_prefixes(raw: list) -> None:
@@ -160,7 +206,7 @@ def _add_missing_prefixes(raw: list) -> None:
             )
 
 
-def _unigram_table(entry: tuple, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _unigram_table(entry: tuple, V: int) -> Table:
     toks, lp, bow = entry
     logp = np.full(V, -np.inf)
     logbow = np.zeros(V)

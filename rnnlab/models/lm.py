@@ -15,6 +15,8 @@ through R. In a language model the previous target is the current input, so y_{t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,6 +25,10 @@ from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX, masked_cross_entropy
 from rnnlab.models.base import LMBatch, Output, State
 from rnnlab.models.recurrent import Recurrent
+
+# At most this many logits (floats) exist at once in `target_log_probs` (2^24 float32 = 64 MB,
+# plus as much again for their log-softmax): evaluation memory stays flat whatever B T V is.
+LOGIT_BUDGET = 2**24
 
 
 class RecurrentLM(nn.Module):
@@ -90,6 +96,23 @@ class RecurrentLM(nn.Module):
                                     batch.targets.reshape(-1), head_dtype), state
 
     @torch.no_grad()
+    def target_log_probs(
+        self, batch: LMBatch, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """(log p(targets) (B, T), 0 where targets == IGNORE_INDEX; final state), the same
+        values as `token_log_probs(forward(batch, state).logits, targets)`.
+
+        The recurrence runs once over the batch; the output layer then runs over chunks of
+        the (B*T, H) hidden states, LOGIT_BUDGET // V rows at a time, so no (B, T, V) array
+        is ever built."""
+        emb = self.drop(self.embedding(batch.inputs))  # (B, T, E)
+        out, state = self.rnn(emb, state, batch.lengths, self._feedback(batch.inputs))
+        h = self.drop(out).reshape(-1, out.shape[-1])  # (B*T, H)
+        logp = chunked_target_log_probs(lambda s, e: self.head(h[s:e]), batch.targets,
+                                        self.vocab_size)
+        return logp, state
+
+    @torch.no_grad()
     def prefill(self, prompt: Tensor) -> tuple[Tensor, State]:
         """prompt (B, T) of token ids -> logits for the next token (B, V), state."""
         emb = self.embedding(prompt)  # (B, T, E)
@@ -104,6 +127,30 @@ class RecurrentLM(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def chunked_target_log_probs(
+    logits_of: Callable[[int, int], Tensor], targets: Tensor, vocab_size: int,
+    budget: int | None = None,
+) -> Tensor:
+    """log softmax(logits)[target] per position, at most `budget` logits at a time.
+
+    `logits_of(start, stop)` gives the logits (stop - start, V) of flattened positions
+    start..stop-1 of targets (B, T); `budget` defaults to LOGIT_BUDGET. Returns (B, T) in
+    the logits' dtype promoted to at least float32 (as `forward`'s loss), 0 where targets ==
+    IGNORE_INDEX."""
+    flat = targets.reshape(-1)
+    rows = max(1, (budget or LOGIT_BUDGET) // vocab_size)
+    parts = []
+    for s in range(0, len(flat), rows):
+        z = logits_of(s, min(s + rows, len(flat)))  # (c, V)
+        logp = torch.log_softmax(z.to(torch.promote_types(z.dtype, torch.float32)), dim=-1)
+        y = flat[s : s + rows]
+        picked = logp.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1)
+        parts.append(picked.masked_fill(y == IGNORE_INDEX, 0.0))
+    if not parts:
+        return torch.zeros(targets.shape)
+    return torch.cat(parts).reshape(targets.shape)
 
 
 def logits_to_logprobs(logits: Tensor) -> Tensor:

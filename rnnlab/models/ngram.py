@@ -29,8 +29,26 @@ Smoothings (`c` raw counts, `a` Kneser-Ney adjusted counts, V' = V - 2 predictab
 <pad> and <bos> get probability 0 (logits -inf); all other ids, including <unk> (an ordinary
 word here, as in PTB) and <eos> (= </s>), sum to 1 in every context.
 
-Counting and smoothing live in `ngram_counts.py`, Viterbi and beam search in `ngram_decode.py`,
-ARPA io in `arpa.py`; this file holds the model and its lookups.
+Counting, smoothing and table lookups live in `ngram_counts.py`, Viterbi and beam search in
+`ngram_decode.py` (public methods of the model only), ARPA files <-> tables in `arpa.py`; this
+file holds the model. Imports run one way: ngram -> {arpa, ngram_decode} -> ngram_counts.
+
+Memory, in bytes (S sentences of |s| words, order N, V vocabulary, M_n stored n-grams of
+order n; L = sum_s (|s| + N) positions of the padded stream, T_n = sum_s max(0, |s| + 1 -
+max(0, n - 2)) occurrences counted at order n by kn/mkn):
+- `fit_counts` (kn/mkn), peak beside its input lists:
+      max( max_{n>=2} [25 L + 43 T_n + 25 sum_{m<n} M_m + 37 M_n],    counting, order n
+           49 sum_n M_n + 71 max_n M_n )                               smoothing
+  (constants measured with tracemalloc: within 10% on PTB and Tatoeba French for N = 2..5;
+  `benchmarks/ngram_large_vocab.py` prints predicted against measured). V enters only as
+  the M_1 = V unigram rows.
+- the fitted model: 24 sum_n M_n (int64 key, float64 log p and log bow per n-gram).
+- `target_log_probs` / `metrics.evaluate` / `sentence_log10`: the model plus about 40 N per
+  scored position of a batch (P = B T; `sentence_log10` takes SCORE_POSITIONS at a time).
+  No V-wide row is built, so a 33k or 200k vocabulary costs its M_1 rows and nothing more.
+- `forward`: its result, 4 B T V (float32 logits), plus 8 LOGIT_BUDGET of float64 work rows;
+  `prefill` / `step`: 12 B V (the next-token distributions only).
+- ARPA export / import: see `arpa.py` (O(sum M_n n), never contexts x V).
 """
 
 from __future__ import annotations
@@ -43,11 +61,15 @@ from torch import Tensor
 
 from rnnlab.errors import expect
 from rnnlab.losses import IGNORE_INDEX
+from rnnlab.models import arpa, ngram_decode
 from rnnlab.models.base import LMBatch, Output
+from rnnlab.models.lm import LOGIT_BUDGET
 from rnnlab.models.ngram_counts import (
+    backoff_distributions,
+    backoff_log_probs,
+    context_indices,
     count_ngrams,
     kneser_ney,
-    lookup,
     mle_add_k,
     ngram_windows,
     pad_stream,
@@ -56,6 +78,9 @@ from rnnlab.tokenizers import BOS_ID, EOS_ID
 
 SMOOTHINGS = ("mle", "add-k", "kn", "mkn", "arpa")
 LN10 = float(np.log(10.0))
+# Positions scored at once by `sentence_log10`: its transients are ~10 int64 per position
+# and order, so 2^18 positions of a 5-gram stay near 100 MB whatever the corpus size.
+SCORE_POSITIONS = 2**18
 
 
 class NGramLM(torch.nn.Module):
@@ -135,9 +160,10 @@ class NGramLM(torch.nn.Module):
             "a model loaded from an ARPA file has no counts to refit; build "
             "NGramLM(vocab_size, order, smoothing='mkn') instead",
         )
-        stream, pos = pad_stream(sequences, self.vocab_size, self.order)
         is_kn = self.smoothing in ("kn", "mkn")
-        counts = count_ngrams(stream, pos, self.vocab_size, self.order, is_kn)
+        # The padded stream is freed before smoothing, which then needs the counts alone.
+        counts = count_ngrams(*pad_stream(sequences, self.vocab_size, self.order),
+                              self.vocab_size, self.order, is_kn)
         if is_kn:
             tables, discounts = kneser_ney(counts, self.vocab_size, self.smoothing == "mkn")
             self.discounts = torch.from_numpy(discounts)
@@ -146,37 +172,49 @@ class NGramLM(torch.nn.Module):
         self._set_tables(tables)
 
     # ----------------------------------------------------------------- lookups
-    def _contexts(self, history: np.ndarray) -> np.ndarray:
-        """history (P, >= N-1) -> the last N-1 tokens (P, N-1), cut at the last </s>."""
+    def contexts(self, history: np.ndarray) -> np.ndarray:
+        """history (P, >= N-1) token ids -> the last N-1 tokens (P, N-1), cut at the last </s>
+        (what precedes a </s> becomes <s>: each line is its own sentence, as in KenLM)."""
+        history = np.asarray(history, dtype=np.int64)
+        if history.ndim != 2:  # (P,) is one token of context per position
+            history = history.reshape(len(history), -1)
         ctx = np.array(history[:, history.shape[1] - (self.order - 1) :], dtype=np.int64)
-        # Each line is its own sentence (KenLM): nothing before a </s> conditions what follows.
         after = np.flip(np.cumsum(np.flip(ctx == EOS_ID, 1), 1), 1) > 0
         ctx[after] = BOS_ID
         return ctx
 
-    def _walk(self, ctx: np.ndarray) -> list[np.ndarray]:
-        return _walk(self.tables(), ctx, self.vocab_size)
-
-    def _target_logp(self, ctx: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        return _target_logp(self.tables(), ctx, targets, self.vocab_size)
-
-    def _dist(self, ctx: np.ndarray) -> np.ndarray:
-        return _dist(self.tables(), ctx, self.vocab_size)
+    # The old private names, kept for code written against them.
+    _contexts = contexts
 
     def log_prob(self, context: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
-        """Float64 natural log-probs: (P,) of `targets` after `context` (P, >=N-1), or (P, V)."""
-        ctx = self._contexts(np.asarray(context, dtype=np.int64).reshape(len(context), -1))
+        """Float64 natural log-probs after `context` (P, >= N-1): of `targets` (P,) -> (P,),
+        in O(P N) memory; with no targets the full distributions (P, V), 8 P V bytes."""
+        ctx = self.contexts(context)
         if targets is None:
-            return self._dist(ctx)
-        return self._target_logp(ctx, np.asarray(targets, dtype=np.int64))
+            return backoff_distributions(self.tables(), ctx, self.vocab_size)
+        return backoff_log_probs(self.tables(), ctx, np.asarray(targets, np.int64), self.vocab_size)
+
+    def state_ids(self, context: np.ndarray) -> np.ndarray:
+        """(P,) int64 naming the longest stored suffix of each context (P, N-1) from
+        `contexts`: equal ids have equal next-token distributions (the decoders' states)."""
+        offset, key = 0, np.zeros(len(context), dtype=np.int64)
+        tables = self.tables()
+        for m, idx in enumerate(context_indices(tables, context, self.vocab_size), start=1):
+            key = np.where(idx >= 0, offset + idx, key)
+            offset += len(tables[m - 1][0])
+        return key
 
     # ----------------------------------------------------------------- scoring
     def sentence_log10(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """log10 P(sentence + </s>) for each sentence, <s> context, as KenLM's `query`."""
+        """log10 P(sentence + </s>) for each sentence, <s> context, as KenLM's `query`.
+        Scores SCORE_POSITIONS positions at a time, so memory does not grow with V."""
         stream, pos = pad_stream(sequences, self.vocab_size, self.order, check=False)
-        keep = pos >= self.order - 1  # every token after the <s> padding, </s> included
-        grams = ngram_windows(stream, self.order)[keep[self.order - 1 :]]  # (P, N)
-        logp = self._target_logp(self._contexts(grams[:, :-1]), grams[:, -1])
+        keep = np.flatnonzero(pos >= self.order - 1)  # every token after the <s> padding
+        windows = ngram_windows(stream, self.order)  # (L-N+1, N), a view
+        logp = np.empty(len(keep))
+        for s in range(0, len(keep), SCORE_POSITIONS):
+            grams = windows[keep[s : s + SCORE_POSITIONS] - (self.order - 1)]  # (c, N)
+            logp[s : s + SCORE_POSITIONS] = self.log_prob(grams[:, :-1], grams[:, -1])
         sent = np.repeat(np.arange(len(sequences)), [len(s) + 1 for s in sequences])
         return np.bincount(sent, weights=logp, minlength=len(sequences)) / LN10
 
@@ -195,21 +233,16 @@ class NGramLM(torch.nn.Module):
             return np.full((batch_size, self.order - 1), BOS_ID, dtype=np.int64)
         return state.detach().cpu().numpy().astype(np.int64).reshape(batch_size, self.order - 1)
 
-    def forward(self, batch: LMBatch, state: Tensor | None = None) -> Output:
+    def _positions(self, batch: LMBatch, state: Tensor | None) -> tuple[np.ndarray, Tensor]:
+        """The context of every position (B*T, N-1) and the state after the batch (B, N-1)."""
         inputs = batch.inputs.detach().cpu().numpy().astype(np.int64)
         B, T = inputs.shape
         stream = np.concatenate([self._start(B, state), inputs], axis=1)  # (B, N-1+T)
-        ctx = ngram_windows(stream, self.order - 1)[:, 1:] if self.order > 1 else None
-        ctx = np.zeros((B, T, 0), np.int64) if ctx is None else ctx  # (B, T, N-1)
-        ctx = self._contexts(ctx.reshape(B * T, self.order - 1))
-        logits = torch.from_numpy(self._dist(ctx).reshape(B, T, self.vocab_size))
-        loss = None
-        if batch.targets is not None:
-            targets = batch.targets.detach().cpu().reshape(B * T)
-            real = targets != IGNORE_INDEX
-            picked = logits.reshape(B * T, -1)[real, targets[real]]
-            loss = -picked.mean() if len(picked) else picked.sum()
-            loss = loss.float()
+        if self.order > 1:
+            ctx = ngram_windows(stream, self.order - 1)[:, 1:]  # (B, T, N-1)
+        else:
+            ctx = np.zeros((B, T, 0), np.int64)
+        ctx = self.contexts(ctx.reshape(B * T, self.order - 1))
         if batch.lengths is not None:
             # The state after each sequence's last real token, not after its padding.
             ends = batch.lengths.cpu().numpy().astype(np.int64) + self.order - 1
@@ -217,107 +250,84 @@ class NGramLM(torch.nn.Module):
             last = stream[np.arange(B)[:, None], cols]
         else:
             last = stream[:, stream.shape[1] - (self.order - 1) :]
-        return Output(logits.float(), loss, torch.from_numpy(np.ascontiguousarray(last)))
+        return ctx, torch.from_numpy(np.ascontiguousarray(last))
+
+    def target_log_probs(
+        self, batch: LMBatch, state: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(log p(targets) (B, T) float64, 0 where targets == IGNORE_INDEX; state (B, N-1)).
+
+        Looks up the targets alone: O(B T N) memory whatever V is. `metrics.evaluate` uses it."""
+        ctx, last = self._positions(batch, state)
+        targets = batch.targets.detach().cpu().numpy().astype(np.int64).reshape(-1)
+        real = targets != IGNORE_INDEX
+        logp = np.zeros(len(targets))
+        logp[real] = self.log_prob(ctx[real], targets[real])
+        return torch.from_numpy(logp.reshape(batch.targets.shape)), last
+
+    def forward(self, batch: LMBatch, state: Tensor | None = None) -> Output:
+        """Logits (B, T, V) float32 = normalized log-probs, loss, state (B, N-1).
+
+        The (B, T, V) logits are what this returns, so only call it when they are wanted:
+        4 B T V bytes (26 GB for 200k positions at V = 33k). They are filled LOGIT_BUDGET
+        floats at a time, so the float64 work arrays stay within 8 LOGIT_BUDGET bytes; the
+        loss comes from `target_log_probs`. Evaluation and scoring never need this."""
+        ctx, last = self._positions(batch, state)
+        B, T = batch.inputs.shape
+        V = self.vocab_size
+        logits = torch.empty(B * T, V, dtype=torch.float32)
+        rows = max(1, LOGIT_BUDGET // V)
+        for s in range(0, B * T, rows):
+            dist = backoff_distributions(self.tables(), ctx[s : s + rows], V)
+            logits[s : s + rows] = torch.from_numpy(dist)
+        loss = None
+        if batch.targets is not None:
+            logp, _ = self.target_log_probs(batch, state)
+            n = int((batch.targets != IGNORE_INDEX).sum())
+            loss = (-logp.sum() / n if n else logp.sum()).float()
+        return Output(logits.reshape(B, T, V), loss, last)
 
     def prefill(self, prompt: Tensor) -> tuple[Tensor, Tensor]:
-        """prompt (B, T) starting with <bos> -> (log-probs (B, V), state (B, N-1))."""
+        """prompt (B, T) starting with <bos> -> (log-probs (B, V), state (B, N-1)).
+        Only the last position's distribution is built: B V floats for any prompt length."""
         p = prompt.detach().cpu().numpy().astype(np.int64)
         stream = np.concatenate([self._start(len(p), None), p], axis=1)
-        state = self._contexts(stream)
-        return torch.from_numpy(self._dist(state)).float(), torch.from_numpy(state)
+        state = self.contexts(stream)
+        dist = backoff_distributions(self.tables(), state, self.vocab_size)
+        return torch.from_numpy(dist).float(), torch.from_numpy(state)
 
     def step(self, token: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """token (B,), state (B, N-1) -> (log-probs (B, V), new state)."""
         t = token.detach().cpu().numpy().astype(np.int64).reshape(-1, 1)
         stream = np.concatenate([self._start(len(t), state), t], axis=1)
-        new = self._contexts(stream)
-        return torch.from_numpy(self._dist(new)).float(), torch.from_numpy(new)
+        new = self.contexts(stream)
+        dist = backoff_distributions(self.tables(), new, self.vocab_size)
+        return torch.from_numpy(dist).float(), torch.from_numpy(new)
 
     # ---------------------------------------------------------------- decoding
     def most_likely_continuation(
         self, context: Sequence[int], length: int
     ) -> tuple[list[int], float]:
-        """Viterbi: the `length` tokens maximizing log p given `context` (after <bos>).
-
-        delta_t(s) = max_{s'} delta_{t-1}(s') + log p(w | s'), over the states s of the
-        order-(N-1) chain. Two histories whose longest stored suffix is the same have the same
-        next-token distribution, so each is reduced to that suffix and the number of states
-        stays bounded by the model's contexts rather than V^(N-1).
-        Returns (tokens, natural log-probability).
-        """
-        from rnnlab.models.ngram_decode import viterbi
-
-        return viterbi(self, list(context), length)
+        """Viterbi: the `length` tokens maximizing log p given `context` (after <bos>);
+        (tokens, natural log-probability). See `ngram_decode.viterbi`."""
+        return ngram_decode.viterbi(self, list(context), length)
 
     def beam_search_continuation(
         self, context: Sequence[int], length: int, num_beams: int = 8
     ) -> tuple[list[int], float]:
         """Beam search over continuations of exactly `length` tokens; (tokens, log-prob)."""
-        from rnnlab.models.ngram_decode import beam_search
-
-        return beam_search(self, list(context), length, num_beams)
+        return ngram_decode.beam_search(self, list(context), length, num_beams)
 
     # -------------------------------------------------------------------- ARPA
     def to_arpa(self, path: str, itos: Sequence[str]) -> None:
         """Write the model as an ARPA backoff file (log10), readable by KenLM and SRILM."""
-        from rnnlab.models.arpa import write_arpa
-
-        write_arpa(self, path, itos)
+        arpa.write_arpa_tables(self.tables(), path, itos)
 
     @classmethod
     def from_arpa(cls, path: str) -> tuple[NGramLM, list[str]]:
-        """Read an ARPA file -> (model, itos); <s>, </s>, <unk> map to rnnlab's specials."""
-        from rnnlab.models.arpa import read_arpa
-
-        return read_arpa(path)
-
-
-# ----------------------------------------------------------------------- lookups
-def _walk(tabs: list, ctx: np.ndarray, V: int) -> list[np.ndarray]:
-    """ctx (P, N-1) -> for m = 1..N-1 the index of h_{-m:} in table m, -1 if absent."""
-    width = ctx.shape[1]
-    found = []
-    for m in range(1, width + 1):
-        idx = ctx[:, width - m].copy()
-        for j in range(1, m):
-            idx = lookup(tabs[j][0], idx, ctx[:, width - m + j], V)
-        found.append(idx)
-    return found
-
-
-def _target_logp(tabs: list, ctx: np.ndarray, targets: np.ndarray, V: int) -> np.ndarray:
-    """Natural log p(target | ctx) (P,) without building V-wide distributions."""
-    ctx_idx = _walk(tabs, ctx, V)
-    best = tabs[0][1][targets]  # (P,) unigram log-probs
-    best_n = np.ones(len(targets), dtype=np.int64)
-    for n in range(2, ctx.shape[1] + 2):
-        hit = lookup(tabs[n - 1][0], ctx_idx[n - 2], targets, V)
-        ok = hit >= 0
-        best[ok] = tabs[n - 1][1][hit[ok]]
-        best_n[ok] = n
-    for m, idx in enumerate(ctx_idx, start=1):
-        use = (idx >= 0) & (best_n <= m)
-        best[use] += tabs[m - 1][2][idx[use]]
-    return best
-
-
-def _dist(tabs: list, ctx: np.ndarray, V: int) -> np.ndarray:
-    """Full natural-log distributions (P, V) for contexts ctx (P, N-1)."""
-    ctx_idx = _walk(tabs, ctx, V)
-    bows = [np.where(i >= 0, tabs[m][2][np.maximum(i, 0)], 0.0) for m, i in enumerate(ctx_idx)]
-    # tail[n-1] = sum_{m >= n} log bow(h_{-m:}): what a word predicted at order n still pays,
-    # so one broadcast add replaces an add over (P, V) per order.
-    tail = np.cumsum(np.stack([*bows, np.zeros(len(ctx))])[::-1], axis=0)[::-1]  # (N, P)
-    out = tabs[0][1][None, :] + tail[0][:, None]  # (P, V)
-    for n in range(2, ctx.shape[1] + 2):
-        idx, (keys, logp, _) = ctx_idx[n - 2], tabs[n - 1]
-        seen = idx >= 0
-        # All stored n-grams with context idx form one run of the sorted keys.
-        lo = np.searchsorted(keys, np.where(seen, idx, -1) * V)
-        hi = np.searchsorted(keys, np.where(seen, idx + 1, 0) * V)
-        lengths = np.maximum(hi - lo, 0)
-        rows = np.repeat(np.arange(len(ctx)), lengths)
-        starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-        entry = np.arange(len(rows)) + starts
-        out[rows, keys[entry] % V] = logp[entry] + tail[n - 1][rows]
-    return out
+        """Read an ARPA file -> (model with smoothing='arpa', itos); <s>, </s>, <unk> map to
+        rnnlab's specials."""
+        tables, itos = arpa.read_arpa(path)
+        model = cls(len(itos), len(tables), smoothing="arpa")
+        model._set_tables(tables)
+        return model, itos

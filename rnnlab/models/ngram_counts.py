@@ -1,7 +1,12 @@
-"""Counting and smoothing for `NGramLM`: n-gram keys packed into a trie of int64 keys,
-counted with one sort per order, then turned into ARPA-form backoff tables.
+"""Counting, smoothing and table lookups for `NGramLM`: n-gram keys packed into a trie of int64
+keys, counted with one sort per order, turned into ARPA-form backoff tables, and looked up.
 
-Shapes: P positions of the padded stream, N order, V vocabulary, K stored n-grams of an order.
+Shapes: P positions (of the padded stream, or scored positions), N order, V vocabulary,
+K stored n-grams of an order.
+
+A backoff table of order n is (keys (M_n,) sorted int64, natural-log p (M_n,), natural-log
+bow (M_n,)); `tables` is the list of them for n = 1..N. This module imports nothing else of
+rnnlab's models, so both `ngram.py` (the model) and `arpa.py` (files) build on it.
 
 Smoothing: maximum likelihood, add-k, interpolated Kneser-Ney (Kneser & Ney 1995) and
 interpolated modified Kneser-Ney (Chen & Goodman 1998) with discounts from counts-of-counts
@@ -32,6 +37,61 @@ def lookup(keys: np.ndarray, parent: np.ndarray, last: np.ndarray, V: int) -> np
     if len(keys):
         ok &= keys[at_c] == query
     return np.where(ok, at_c, -1)
+
+
+def context_indices(tables: list, ctx: np.ndarray, V: int) -> list[np.ndarray]:
+    """ctx (P, w) -> for m = 1..w the index of the suffix h_{-m:} in table m, -1 if absent."""
+    width = ctx.shape[1]
+    found = []
+    for m in range(1, width + 1):
+        idx = ctx[:, width - m].copy()
+        for j in range(1, m):
+            idx = lookup(tables[j][0], idx, ctx[:, width - m + j], V)
+        found.append(idx)
+    return found
+
+
+def backoff_log_probs(tables: list, ctx: np.ndarray, targets: np.ndarray, V: int) -> np.ndarray:
+    """Natural log p(target | ctx) (P,) for ctx (P, w <= N-1): O(P N) memory, no V-wide rows.
+
+    The longest stored n-gram (h_{-(n-1):} target) gives log P_n; every stored context longer
+    than n-1 adds its log backoff."""
+    ctx_idx = context_indices(tables, ctx, V)
+    best = tables[0][1][targets]  # (P,) unigram log-probs (a copy: fancy indexing)
+    best_n = np.ones(len(targets), dtype=np.int64)
+    for n in range(2, ctx.shape[1] + 2):
+        hit = lookup(tables[n - 1][0], ctx_idx[n - 2], targets, V)
+        ok = hit >= 0
+        best[ok] = tables[n - 1][1][hit[ok]]
+        best_n[ok] = n
+    for m, idx in enumerate(ctx_idx, start=1):
+        use = (idx >= 0) & (best_n <= m)
+        best[use] += tables[m - 1][2][idx[use]]
+    return best
+
+
+def backoff_distributions(tables: list, ctx: np.ndarray, V: int) -> np.ndarray:
+    """Full natural-log distributions (P, V) float64 for contexts ctx (P, w <= N-1).
+
+    8 P V bytes: callers bound P (see `NGramLM.forward`, `ngram_decode`)."""
+    ctx_idx = context_indices(tables, ctx, V)
+    bows = [np.where(i >= 0, tables[m][2][np.maximum(i, 0)], 0.0) for m, i in enumerate(ctx_idx)]
+    # tail[n-1] = sum_{m >= n} log bow(h_{-m:}): what a word predicted at order n still pays,
+    # so one broadcast add replaces an add over (P, V) per order.
+    tail = np.cumsum(np.stack([*bows, np.zeros(len(ctx))])[::-1], axis=0)[::-1]  # (w+1, P)
+    out = tables[0][1][None, :] + tail[0][:, None]  # (P, V)
+    for n in range(2, ctx.shape[1] + 2):
+        idx, (keys, logp, _) = ctx_idx[n - 2], tables[n - 1]
+        seen = idx >= 0
+        # All stored n-grams with context idx form one run of the sorted keys.
+        lo = np.searchsorted(keys, np.where(seen, idx, -1) * V)
+        hi = np.searchsorted(keys, np.where(seen, idx + 1, 0) * V)
+        lengths = np.maximum(hi - lo, 0)
+        rows = np.repeat(np.arange(len(ctx)), lengths)
+        starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+        entry = np.arange(len(rows)) + starts
+        out[rows, keys[entry] % V] = logp[entry] + tail[n - 1][rows]
+    return out
 
 
 def ngram_windows(stream: np.ndarray, width: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import masked_cross_entropy
 from rnnlab.models.base import LMBatch, Output
+from rnnlab.models.lm import chunked_target_log_probs
 from rnnlab.tokenizers import BOS_ID
 
 
@@ -74,25 +75,52 @@ class WindowLM(nn.Module):
             state = inputs.new_full((B, self.context - 1), BOS_ID)
         return torch.cat([state, inputs], dim=1)
 
-    def _logits(self, full: Tensor) -> Tensor:
-        """full (B, C-1+T) token ids -> logits (B, T, V) for each window ending at t."""
+    def _features(self, full: Tensor) -> tuple[Tensor, Tensor | None]:
+        """full (B, C-1+T) token ids -> what the output layer reads at each window ending at
+        t: (hidden (B, T, H) or window (B, T, C*E), window for the direct connection or None).
+        Cheap next to the logits when V is large, so `target_log_probs` builds them whole."""
         emb = self.drop(self.embedding(full))  # (B, C-1+T, E)
         if self.kind == "cnn":
             z = emb.transpose(1, 2)  # (B, E, C-1+T)
             for conv in self.convs:  # each unpadded conv shortens the sequence by 2*dilation
                 z = torch.tanh(conv(z))
             # the stack's receptive field is C, so exactly T positions remain: (B, H, T)
-            return self.out(self.drop(z.transpose(1, 2)))  # (B, T, V)
+            return self.drop(z.transpose(1, 2)), None
         C = self.context
         windows = emb.unfold(1, C, 1)  # (B, T, E, C)
         x = windows.transpose(2, 3).reshape(*windows.shape[:2], -1)  # (B, T, C*E), oldest first
         if self.kind == "linear":
-            return self.out(x)
+            return x, None
         h = torch.tanh(self.hidden(x))  # (B, T, H)
-        logits = self.out(self.drop(h))
-        if self.direct is not None:
-            logits = logits + self.direct(x)
+        return self.drop(h), (x if self.direct is not None else None)
+
+    def _head(self, feats: Tensor, direct_in: Tensor | None) -> Tensor:
+        """(..., H or C*E) -> logits (..., V)."""
+        logits = self.out(feats)
+        if direct_in is not None:
+            logits = logits + self.direct(direct_in)
         return logits
+
+    def _logits(self, full: Tensor) -> Tensor:
+        """full (B, C-1+T) token ids -> logits (B, T, V) for each window ending at t."""
+        return self._head(*self._features(full))
+
+    @torch.no_grad()
+    def target_log_probs(
+        self, batch: LMBatch, state: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(log p(targets) (B, T), 0 where targets == IGNORE_INDEX; state (B, C-1)), equal to
+        `token_log_probs(forward(batch, state).logits, targets)`, with the output layer run
+        over LOGIT_BUDGET // V positions at a time (no (B, T, V) array)."""
+        full = self._full(batch.inputs, state)
+        feats, direct_in = self._features(full)
+        f = feats.reshape(-1, feats.shape[-1])  # (B*T, H)
+        d = None if direct_in is None else direct_in.reshape(-1, direct_in.shape[-1])
+        logp = chunked_target_log_probs(
+            lambda s, e: self._head(f[s:e], None if d is None else d[s:e]),
+            batch.targets, self.out.out_features,
+        )
+        return logp, full[:, full.shape[1] - (self.context - 1):]
 
     def forward(self, batch: LMBatch, state: Tensor | None = None) -> Output:
         full = self._full(batch.inputs, state)
