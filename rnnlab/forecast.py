@@ -63,7 +63,8 @@ class ForecastDataConfig:
 
 @dataclass
 class ForecastModelConfig:
-    model: str = "mlp"  # linear, mlp, rnn, gru, lstm
+    # auto-forecast hook: "auto" chooses kind, context, preprocessing on validation
+    model: str = "auto"  # auto, linear, mlp, rnn, gru, lstm (see rnnlab/forecast_auto.py)
     strategy: str = "recursive"  # recursive (feed predictions back) or direct (all H at once)
     context: int | None = None  # C past values read; default min(max(2m, 2H, 8), 64)
     hidden_size: int = 64
@@ -72,6 +73,9 @@ class ForecastModelConfig:
     impl: str = "fused"
     residual: bool = True  # forecast = last value + model output (see models/forecaster.py)
     difference: bool | None = None  # read changes, not levels; None: KPSS test on train part
+    # (auto: None means chosen on validation, like the two fields below)
+    seasonal: bool | None = None  # seasonal differencing at lag --season; None: off (auto: chosen)
+    auto_steps: int = 300  # auto: training steps at most per candidate
 
 
 @dataclass
@@ -225,7 +229,8 @@ def build_model(cfg: ForecastConfig, context: int, difference: bool) -> Forecast
     return Forecaster(kind=m.model, strategy=m.strategy, context=context,
                       horizon=cfg.data.horizon, hidden_size=m.hidden_size,
                       num_layers=m.num_layers, dropout=m.dropout, impl=m.impl,
-                      residual=m.residual, difference=difference)
+                      residual=m.residual, difference=difference,
+                      seasonal=cfg.data.season if m.seasonal else 0)  # auto-forecast hook
 
 
 def train_forecast(
@@ -239,6 +244,9 @@ def train_forecast(
     payload = open_run(out, resume)
     series = load_series(cfg.data)
     values = np.asarray(series.values, np.float64)
+    from rnnlab.forecast_auto import choose  # auto-forecast hook: --model auto -> a named one
+
+    cfg, auto = choose(cfg, values, on_event)  # (cfg, None) unless --model auto
     context, a, b = resolve(cfg, len(values))
     H, tc = cfg.data.horizon, cfg.train
     scaler = Scaler.fit(values[:a])  # training part only: no look at val or test
@@ -255,7 +263,8 @@ def train_forecast(
     info = {"source": series.source, "column": series.column, "n": len(values),
             "train": a, "val": b - a, "test": len(values) - b, "context": context,
             "horizon": H, "season": cfg.data.season, "model": f"{cfg.model.model} "
-            f"({cfg.model.strategy}{', differenced' if difference else ''})",
+            f"({cfg.model.strategy}{', differenced' if difference else ''}"
+            f"{f', seasonal lag {cfg.data.season}' if cfg.model.seasonal else ''})",
             "params": sum(p.numel() for p in model.parameters()),
             "train_windows": train_b.num_windows(), "val_windows": val_b.num_windows()}
     out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +275,9 @@ def train_forecast(
     extra = {"task": TASK, "config": cfg.to_dict(), "scaler": scaler.to_dict(),
              "column": series.column, "season": cfg.data.season, "horizon": H,
              "context": context, "split": split, "source": series.source}
+    if auto is not None:  # auto-forecast hook: the choice and every candidate's score
+        extra["auto"] = auto
+        (out / "auto.json").write_text(json.dumps(auto, indent=2) + "\n")
     t0 = time.perf_counter()
     log = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - closed below
 
@@ -382,7 +394,9 @@ def evaluate_forecast(
     scale = mase_scale(values[:lo], season)
     result: dict[str, Any] = {name: forecast_errors(ys, p, scale) for name, p in preds.items()}
     result["model"]["name"] = (f"{model.kind} ({model.strategy}, context {model.context}"
-                               + (", differenced)" if model.difference else ")"))
+                               + (", differenced" if model.difference else "")
+                               + (f", seasonal lag {model.seasonal}" if model.seasonal else "")
+                               + ")")
     result["by_step"] = {name: [forecast_mae(ys[:, k], p[:, k]) / scale for k in range(H)]
                          for name, p in preds.items()}
     n_cal = len(series_origins(len(values), model.context, H, s["train_end"], s["val_end"]))

@@ -1,0 +1,214 @@
+"""`--model auto`: choose the forecaster's kind, context and preprocessing on the validation part.
+
+Shapes: N series length, C context, H horizon, m season, N_v validation origins.
+
+    values (N,) -> split train [0, a) | val [a, b) | test [b, N)    (as `rnnlab.forecast`)
+    selection sees values[:b] only: the test part is cut off before any candidate is built
+    for each candidate (kind, C, preprocessing):
+        train briefly on the training part (early stopping on the validation H-step MAE, the
+        same Trainer as the final run, at most `auto_steps` steps)
+        score: rolling-origin H-step MAE, original units, from every validation origin
+               t in [a, b - H] (forecast y_t .. y_{t+H-1} from y_0 .. y_{t-1})
+    the lowest score wins; `train_forecast` then trains it with the full [train] budget
+
+Candidates (`candidates`): kinds linear, mlp, gru, times the
+preprocessings none, difference (Δ, ARIMA d = 1), and with m > 1 seasonal difference
+(Δ_m, SARIMA D = 1) and both (Δ Δ_m), each at one context: default_context(m, H) for the
+non-seasonal ones, m + min(m, that) for the seasonal ones so they read a cycle of seasonal
+differences (both at most half the training part, for short series, but never below what
+the model needs). A seasonal candidate starts (zero output weights) exactly at the seasonal naive
+forecast and learns a correction to it (`models/forecaster.py`); seasonal naive and naive are
+scored on the same origins and recorded beside the candidates for reference.
+
+Choosing the order of differencing and the model by an out-of-sample rolling-origin error,
+instead of by a unit-root test, follows Hyndman & Athanasopoulos, Forecasting: Principles and
+Practice (3rd ed.), sec. 5.10 (time series cross-validation) and 9.1 (differencing); the
+record of every candidate goes to RUN/auto.json and into the checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab.baselines import naive, seasonal_naive
+from rnnlab.batching import Scaler, SeriesWindows, series_origins
+from rnnlab.errors import RnnlabError
+
+AUTO = "auto"
+AUTO_KINDS = ("linear", "mlp", "gru")
+PREPROCESSINGS = ("none", "difference", "seasonal", "seasonal+difference")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: str
+    context: int
+    difference: bool
+    seasonal: bool
+
+    @property
+    def preprocessing(self) -> str:
+        names = {(False, False): "none", (True, False): "difference",
+                 (False, True): "seasonal", (True, True): "seasonal+difference"}
+        return names[(self.difference, self.seasonal)]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} C={self.context} {self.preprocessing}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "context": self.context, "difference": self.difference,
+                "seasonal": self.seasonal, "preprocessing": self.preprocessing,
+                "label": self.label}
+
+
+def candidates(cfg: Any, train_size: int) -> list[Candidate]:
+    """The grid for `cfg` (a ForecastConfig) on a training part of `train_size` values; fields
+    the user fixed stay fixed."""
+    from rnnlab.forecast import default_context
+
+    d, m = cfg.data, cfg.model
+    season = max(int(d.season or 1), 1)
+    kinds = AUTO_KINDS if m.model == AUTO else (m.model,)
+    diffs = (False, True) if m.difference is None else (bool(m.difference),)
+    if m.seasonal is None:
+        seasonals: tuple[bool, ...] = (False, True) if season > 1 else (False,)
+    else:
+        seasonals = (bool(m.seasonal),)
+    base = default_context(season, d.horizon)
+    # a short series: at most half the training part, so it still gives C windows to fit on
+    cap = max(train_size // 2, 2)
+    out = []
+    for kind in kinds:
+        for seasonal in seasonals:
+            for diff in diffs:
+                if m.context is not None:
+                    context = m.context
+                elif seasonal:  # a cycle of seasonal differences, at least the model's minimum
+                    need = season + int(diff) + (2 if kind in ("rnn", "gru", "lstm") else 1)
+                    context = max(min(season + min(season, base), cap), need)
+                else:
+                    context = min(base, cap)
+                out.append(Candidate(kind, context, diff, seasonal))
+    return out
+
+
+def apply(cfg: Any, cand: Candidate) -> Any:
+    """A copy of `cfg` that names `cand` exactly (no choice left to make)."""
+    c = copy.deepcopy(cfg)
+    c.model.model, c.model.context = cand.kind, cand.context
+    c.model.difference, c.model.seasonal = cand.difference, cand.seasonal
+    return c
+
+
+def validation_mae(
+    model: Any, scaler: Scaler, values: np.ndarray, origins: np.ndarray, horizon: int
+) -> float:
+    """Rolling-origin H-step MAE in original units over `origins` (all inside `values`)."""
+    from rnnlab.forecast import model_forecasts
+
+    ys = values[origins[:, None] + np.arange(horizon)[None, :]]  # (N_v, H)
+    return float(np.abs(model_forecasts(model, scaler, values, origins, horizon) - ys).mean())
+
+
+def score_candidate(
+    cfg: Any, cand: Candidate, seen: np.ndarray, a: int, origins: np.ndarray, steps: int,
+) -> dict[str, Any]:
+    """Train `cand` on seen[:a] (early stopping on seen[a:]) and score it on `origins`."""
+    import torch
+
+    from rnnlab.checkpoint import load_checkpoint, rebuild_model
+    from rnnlab.forecast import build_model, make_eval_fn
+    from rnnlab.trainer import Trainer
+
+    c = apply(cfg, cand)
+    H, b = c.data.horizon, len(seen)
+    tc = copy.deepcopy(c.train)
+    tc.max_steps = min(tc.max_steps, steps)
+    tc.eval_every = max(1, min(tc.eval_every, max(tc.max_steps // 6, 1)))
+    tc.max_time = None  # a budget of steps, so the choice does not depend on the machine load
+    scaler = Scaler.fit(seen[:a])  # training part only, as the final run
+    z = scaler.transform(seen)
+    torch.manual_seed(tc.seed)
+    model = build_model(c, cand.context, cand.difference)
+    train_b = SeriesWindows(z, cand.context, model.steps_out, 0, a, tc.batch_size, True, tc.seed)
+    val_b = SeriesWindows(z, cand.context, H, a, b, tc.eval_batch_size)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        hist = Trainer(tc, Path(tmp), None, {}, eval_fn=make_eval_fn(H), monitor="mae").fit(
+            model, train_b, val_b)
+        best = rebuild_model(load_checkpoint(Path(tmp)))
+    return {**cand.to_dict(), "val_mae": validation_mae(best, scaler, seen, origins, H),
+            "best_step": hist.best_step, "steps": hist.steps,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def choose(
+    cfg: Any, values: np.ndarray, on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[Any, dict[str, Any] | None]:
+    """For `--model auto`: the config of the candidate with the lowest validation MAE and the
+    record of the selection; for a named model `cfg` unchanged and None. Fields the user set
+    (--context, difference, seasonal) stay fixed. Reads values[:val_end] only."""
+    from rnnlab.forecast import resolve
+
+    m = cfg.model
+    if m.model != AUTO:  # a named model keeps its settings (no seasonal prior unless asked)
+        return cfg, None
+    n = len(values)
+    # the split alone (context 1 always fits): horizon, season and length errors surface here
+    _, a, b = resolve(apply(cfg, Candidate(AUTO_KINDS[0], 1, False, False)), n)
+    grid, usable, errors = candidates(cfg, a), [], []
+    for cand in grid:
+        try:
+            resolve(apply(cfg, cand), n)
+            usable.append(cand)
+        except RnnlabError as e:  # e.g. a seasonal context too long for a short series
+            errors.append(e)
+    if not usable:
+        raise errors[0]
+    seen = np.asarray(values[:b], np.float64)  # the test part is never handed on
+    H, season = cfg.data.horizon, max(int(cfg.data.season), 1)
+    context_max = max(c.context for c in usable)
+    origins = series_origins(b, context_max, H, a, b)  # common to every candidate
+    if len(origins) == 0:
+        raise RnnlabError(
+            f"--horizon {H}: the validation part [{a}, {b}) holds no origin for --model auto; "
+            "use a smaller --horizon or a larger --val-size"
+        )
+    ys = seen[origins[:, None] + np.arange(H)[None, :]]
+    reference = {
+        "naive": float(np.abs(naive(seen, origins, H) - ys).mean()),
+        "seasonal_naive": float(np.abs(seasonal_naive(seen, origins, H, season) - ys).mean()),
+    }
+    t0 = time.perf_counter()
+    scores = []
+    for cand in usable:
+        s = score_candidate(cfg, cand, seen, a, origins, m.auto_steps)
+        scores.append(s)
+        if on_event is not None:
+            on_event({"event": "auto", **s})
+    best = min(range(len(scores)), key=lambda i: scores[i]["val_mae"])
+    chosen = usable[best]
+    record = {
+        "chosen": chosen.to_dict(),
+        "val_mae": scores[best]["val_mae"],
+        "beats_seasonal_naive_on_val": scores[best]["val_mae"] < reference["seasonal_naive"],
+        "candidates": scores,
+        "skipped": [f"{c.label}: {e}" for c, e in zip(
+            [c for c in grid if c not in usable], errors, strict=True)],
+        "reference_val_mae": reference,
+        "origins": len(origins), "val_part": [a, b], "horizon": H, "season": season,
+        "auto_steps": m.auto_steps, "seconds": round(time.perf_counter() - t0, 2),
+        "method": "train each candidate on the training part (early stopping on validation), "
+                  "then rolling-origin H-step MAE from every validation origin; lowest wins; "
+                  "the test part is not read",
+    }
+    return apply(cfg, chosen), record
