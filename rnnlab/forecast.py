@@ -75,7 +75,7 @@ class ForecastModelConfig:
     difference: bool | None = None  # read changes, not levels; None: KPSS test on train part
     # (auto: None means chosen on validation, like the two fields below)
     seasonal: bool | None = None  # seasonal differencing at lag --season; None: off (auto: chosen)
-    auto_steps: int = 300  # auto: training steps at most per candidate
+    auto_steps: int = 500  # auto: max training steps per candidate and of the chosen one
 
 
 @dataclass

