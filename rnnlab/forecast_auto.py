@@ -42,13 +42,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rnnlab.baselines import naive, seasonal_naive
 from rnnlab.batching import Scaler, SeriesWindows, series_origins
 from rnnlab.errors import RnnlabError
+
+if TYPE_CHECKING:  # rnnlab.forecast imports this module inside train_forecast
+    from rnnlab.forecast import ForecastConfig
+    from rnnlab.models.forecaster import Forecaster
 
 AUTO = "auto"
 AUTO_KINDS = ("linear", "mlp", "gru")
@@ -82,8 +86,8 @@ class Candidate:
                 "strategy": self.strategy, "label": self.label}
 
 
-def candidates(cfg: Any, train_size: int) -> list[Candidate]:
-    """The grid for `cfg` (a ForecastConfig) on a training part of `train_size` values; fields
+def candidates(cfg: ForecastConfig, train_size: int) -> list[Candidate]:
+    """The grid for `cfg` on a training part of `train_size` values; fields
     the user fixed stay fixed."""
     from rnnlab.forecast import default_context
 
@@ -129,7 +133,7 @@ def candidates(cfg: Any, train_size: int) -> list[Candidate]:
     return out
 
 
-def apply(cfg: Any, cand: Candidate) -> Any:
+def apply(cfg: ForecastConfig, cand: Candidate) -> ForecastConfig:
     """A copy of `cfg` that names `cand` exactly (no choice left to make), with the training
     budget of the selection: the final run then repeats the chosen candidate's training
     step for step (same seed, data and budget), so the validation score recorded for it is
@@ -145,7 +149,7 @@ def apply(cfg: Any, cand: Candidate) -> Any:
 
 
 def validation_mae(
-    model: Any, scaler: Scaler, values: np.ndarray, origins: np.ndarray, horizon: int
+    model: Forecaster, scaler: Scaler, values: np.ndarray, origins: np.ndarray, horizon: int
 ) -> float:
     """Rolling-origin H-step MAE in original units over `origins` (all inside `values`)."""
     from rnnlab.forecast import model_forecasts
@@ -155,7 +159,7 @@ def validation_mae(
 
 
 def score_candidate(
-    cfg: Any, cand: Candidate, seen: np.ndarray, a: int, origins: np.ndarray,
+    cfg: ForecastConfig, cand: Candidate, seen: np.ndarray, a: int, origins: np.ndarray,
 ) -> dict[str, Any]:
     """Train `cand` on seen[:a] (early stopping on seen[a:]) and score it on `origins`."""
     import torch
@@ -194,8 +198,9 @@ def score_candidate(
 
 
 def choose(
-    cfg: Any, values: np.ndarray, on_event: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[Any, dict[str, Any] | None]:
+    cfg: ForecastConfig, values: np.ndarray,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[ForecastConfig, dict[str, Any] | None]:
     """For `--model auto`: the config of the candidate with the lowest validation MAE and the
     record of the selection; for a named model `cfg` unchanged and None. Fields the user set
     (--context, difference, seasonal) stay fixed. Reads values[:val_end] only."""
