@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rnnlab.baselines import seasonal_naive
-from rnnlab.batching import Scaler
+from rnnlab.batching import Scaler, SeriesBatch
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import main
 from rnnlab.forecast import ForecastConfig, load_run, model_forecasts, train_forecast
@@ -68,6 +68,22 @@ def test_untrained_seasonal_model_is_seasonal_naive(kind):
     origins = np.arange(30, 49)
     got = model_forecasts(model, scaler, v, origins, 12)
     assert np.allclose(got, seasonal_naive(v, origins, 12, 12), atol=1e-4)
+
+
+@pytest.mark.parametrize("difference", [False, True], ids=["seasonal", "seasonal+difference"])
+@pytest.mark.parametrize("kind", ["linear", "mlp", "gru"])
+def test_seasonal_recursive_forecast_equals_feeding_predictions_back(kind, difference):
+    torch.manual_seed(0)
+    model = Forecaster(kind=kind, context=16, hidden_size=8, difference=difference, seasonal=4)
+    torch.nn.init.normal_(model.out.weight, std=0.5)  # away from seasonal naive
+    model.eval()
+    x = torch.randn(3, 16)
+    fast = model.forecast(x, 6)
+    seq = x
+    for k in range(6):
+        y = model(SeriesBatch(seq[:, -16:], None)).logits[:, 0, 0]
+        assert torch.allclose(fast[:, k], y, atol=1e-5), k
+        seq = torch.cat([seq, y[:, None]], dim=1)
 
 
 def test_selection_never_reads_the_test_part():

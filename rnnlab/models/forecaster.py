@@ -83,7 +83,7 @@ def undo_seasonal_difference(u: Tensor, head: Tensor, season: int,
     lag = season + int(difference)
     if head.shape[1] != lag:
         raise RnnlabError(f"need the first {lag} values to undo the differencing, got "
-                          f"{head.shape[1]}")
+                          f"{head.shape[1]}; pass head = x[:, :{lag}]")
     cols = list(head.unbind(dim=1))
     for j in range(u.shape[1]):
         t = lag + j
