@@ -85,3 +85,19 @@ def forecast_errors(y: Iterable, y_hat: Iterable, scale: float) -> dict[str, flo
     mae = forecast_mae(y, y_hat)
     return {"mae": mae, "rmse": forecast_rmse(y, y_hat),
             "mase": mae / scale if scale > 0 else float("inf")}
+
+
+@torch.no_grad()
+def window_forecast_errors(model: nn.Module, batches: Iterable) -> dict[str, float]:
+    """{"mae", "rmse"} of `model.forecast` over every window of `batches` (SeriesBatch), in
+    the windows' (scaled) units, the horizon being the width of their targets."""
+    was_training = model.training
+    model.eval()
+    abs_err, sq_err, count = 0.0, 0.0, 0
+    for batch in batches:
+        err = model.forecast(batch.inputs, batch.targets.shape[1]) - batch.targets  # (B, H)
+        abs_err += float(err.abs().sum())
+        sq_err += float((err**2).sum())
+        count += err.numel()
+    model.train(was_training)
+    return {"mae": abs_err / count, "rmse": (sq_err / count) ** 0.5}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -222,3 +223,51 @@ class SeriesWindows:
         for b in range(start, len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             yield SeriesBatch(self.inputs[idx], self.targets[idx], True)
+
+
+# -- the split rule and forecasts from windows (forecasting task and --model auto) ------
+def default_context(season: int, horizon: int) -> int:
+    return min(max(2 * season, 2 * horizon, 8), 64)
+
+
+def resolve(cfg: Any, n: int) -> tuple[int, int, int]:
+    """Check a forecasting config (`rnnlab.tasks.forecast`) against a series of n values:
+    (context, train_end, val_end)."""
+    d, m = cfg.data, cfg.model
+    H = d.horizon
+    context = m.context if m.context is not None else default_context(d.season, H)
+    default = max(2 * H, n // 10)
+    val = d.val_size if d.val_size is not None else default
+    test = d.test_size if d.test_size is not None else default
+    if val < H or test < H:
+        raise RnnlabError(
+            f"--val-size {val} and --test-size {test} must each hold at least --horizon {H} "
+            f"values to score one {H}-step forecast; raise them or lower --horizon"
+        )
+    steps = H if m.strategy == "direct" else 1
+    need = context + steps + val + test
+    if n < need + 1:
+        raise RnnlabError(
+            f"the series has {n} values, too short for --context {context} + --horizon "
+            f"{H} with {val} validation and {test} test values (needs more than {need}); use "
+            "a smaller --context or --horizon, or a longer series"
+        )
+    a, b = split_series(n, val, test)
+    if a < max(2, d.season + 1):
+        raise RnnlabError(
+            f"the training part holds {a} values, too few for --season {d.season}; "
+            "use a smaller --season or a longer series"
+        )
+    return context, a, b
+
+
+def model_forecasts(
+    model: Any, scaler: Scaler, values: np.ndarray, origins: np.ndarray, horizon: int,
+    batch_size: int = 512,
+) -> np.ndarray:
+    """(N_o, H) forecasts in original units from each origin's last C values."""
+    z = scaler.transform(values)
+    idx = origins[:, None] + np.arange(-model.context, 0)[None, :]  # (N_o, C) past only
+    x = torch.as_tensor(z[idx], dtype=torch.float32)  # (N_o, C)
+    outs = [model.forecast(x[i : i + batch_size], horizon) for i in range(0, len(x), batch_size)]
+    return scaler.inverse(torch.cat(outs).double().numpy())

@@ -29,18 +29,33 @@ forecasts near the current level even where it lies outside the training range.
 levels, as ARIMA's d = 1 (Box & Jenkins 1970): the model then predicts the next change from
 the recent changes, x̂_t = x_{t-1} + f(Δx_{t-C+1}, ..., Δx_{t-1}), and never sees a level it
 was not trained on. It also hides the level, which a mean-reverting series needs, so
-`rnnlab.forecast` turns it on only when a KPSS test rejects stationarity of the training part.
+`rnnlab.tasks.forecast` turns it on only when a KPSS test rejects stationarity of the training part.
 A window of C values gives C - 1 changes; a latent-state model reads Δ = 0 at the first step.
+
+`seasonal=m` (m >= 2; implies `residual`) is the seasonal prior: the model reads the seasonal
+differences Δ_m x_t = x_t - x_{t-m} and predicts the next one, x̂_t = x_{t-m} + f(Δ_m x), the
+seasonal differencing of SARIMA's D = 1 (Hyndman & Athanasopoulos, Forecasting: Principles
+and Practice, 3rd ed., sec. 9.1 and 9.9). With zero output weights, where training starts,
+the forecast is exactly seasonal naive; the network learns a correction to it. Together with
+`difference=True` it reads Δ Δ_m x_t and starts from x̂_t = x_{t-1} + x_{t-m} - x_{t-m-1}
+(the "airline model" forecast with zero MA terms: last value plus last year's change). A
+window of C values gives C - m (C - m - 1 with `difference`) seasonal differences; a direct
+model starts step k from the same season one cycle back, plus, with `difference`, one yearly
+change per cycle crossed. A latent-state model reads 0 until the lag is filled and is not
+trained on those first positions; its recursive forecast re-reads the sliding window (as it
+was trained), since a carried state cannot look m steps back.
 
 Training loss: mean squared error in scaled units. The recursive latent-state models are
 trained with teacher forcing at every position of the window (each h_t predicts x_{t+1}),
 after a burn-in of C // 4 positions whose state has seen too little history to be judged.
 
 Outputs: `logits` (B, S, 1) is the point forecast; prediction intervals are not a head of the
-model but come from validation residual quantiles (`rnnlab.forecast`), for every kind alike.
+model but come from validation residual quantiles (`rnnlab.tasks.forecast`), for every kind alike.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +67,37 @@ from rnnlab.models.recurrent import Recurrent
 
 KINDS = ("linear", "mlp", "rnn", "gru", "lstm")
 STRATEGIES = ("recursive", "direct")
+
+
+def seasonal_difference(x: Tensor, season: int, difference: bool = False) -> Tensor:
+    """x (B, T) -> (B, T - lag): Δ_m x_t = x_t - x_{t-m} (m = `season`, 0 for none), then
+    Δ of that when `difference`; lag = m + difference. The features the model reads."""
+    u = x[:, season:] - x[:, : x.shape[1] - season] if season else x
+    return u.diff(dim=1) if difference else u
+
+
+def undo_seasonal_difference(u: Tensor, head: Tensor, season: int,
+                             difference: bool = False) -> Tensor:
+    """The inverse of `seasonal_difference`: u (B, T - lag) and the first lag values head
+    (B, lag) -> x (B, T), by x_t = x_{t-1} + x_{t-m} - x_{t-m-1} + u_t (or x_{t-m} + u_t,
+    x_{t-1} + u_t), the recursion the model's forecasts follow."""
+    lag = season + int(difference)
+    if head.shape[1] != lag:
+        raise RnnlabError(f"need the first {lag} values to undo the differencing, got "
+                          f"{head.shape[1]}; pass head = x[:, :{lag}]")
+    cols = list(head.unbind(dim=1))
+    for j in range(u.shape[1]):
+        t = lag + j
+        if season and difference:
+            v = cols[t - 1] + (cols[t - season] - cols[t - season - 1]) + u[:, j]
+        elif season:
+            v = cols[t - season] + u[:, j]
+        elif difference:
+            v = cols[t - 1] + u[:, j]
+        else:
+            v = u[:, j]
+        cols.append(v)
+    return torch.stack(cols, dim=1) if cols else head
 
 
 class Forecaster(nn.Module):
@@ -67,6 +113,7 @@ class Forecaster(nn.Module):
         impl: str = "fused",
         residual: bool = True,
         difference: bool = False,
+        seasonal: int = 0,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -86,18 +133,32 @@ class Forecaster(nn.Module):
                 f"differenced inputs need --context >= 2 (C values give C - 1 changes), got "
                 f"{context}; raise --context"
             )
+        if seasonal < 0 or seasonal == 1:
+            raise RnnlabError(
+                f"seasonal differencing needs a lag m >= 2 (or 0 for none), got {seasonal}; "
+                "lag 1 is plain differencing (difference=True)"
+            )
+        lag = seasonal + int(difference)  # leading window positions without a feature
+        need = lag + (2 if kind in ("rnn", "gru", "lstm") else 1)
+        if seasonal and context < need:
+            raise RnnlabError(
+                f"seasonal differencing at lag {seasonal} needs --context >= {need}, got "
+                f"{context}; raise --context or drop the seasonal prior"
+            )
         self.hparams = dict(
             kind=kind, strategy=strategy, context=context, horizon=horizon,
             hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, impl=impl,
-            residual=residual, difference=difference,
+            residual=residual, difference=difference, seasonal=seasonal,
         )
         self.kind, self.strategy, self.context, self.horizon = kind, strategy, context, horizon
-        self.residual = residual or difference  # a model of changes adds them to the level
+        # a model of changes (or of seasonal changes) adds them to the level it starts from
+        self.residual = residual or difference or seasonal > 0
         self.difference = difference
+        self.seasonal, self.lag = seasonal, lag
         self.steps_out = horizon if strategy == "direct" else 1  # S
         self.drop = nn.Dropout(dropout)
         self.recurrent = kind in ("rnn", "gru", "lstm")
-        features = context - 1 if difference else context  # window model inputs
+        features = context - lag  # window model inputs
         if kind == "linear":
             self.out = nn.Linear(features, self.steps_out)
         elif kind == "mlp":
@@ -113,10 +174,41 @@ class Forecaster(nn.Module):
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 
+    # -- preprocessing ----------------------------------------------------------------
+    def _features(self, window: Tensor) -> Tensor:
+        """window (B, T) -> (B, T - lag): levels, Δx, Δ_m x or Δ Δ_m x."""
+        return seasonal_difference(window, self.seasonal, self.difference)
+
+    def _base(self, window: Tensor) -> Tensor:
+        """window (B, T >= lag + 1) -> (B, S): the forecast the model starts from, to which its
+        output is added (naive, seasonal naive, or seasonal naive plus last year's change)."""
+        if not self.seasonal:
+            return window[:, -1:].expand(-1, self.steps_out)
+        m, T = self.seasonal, window.shape[1]
+        k = torch.arange(self.steps_out, device=window.device)
+        cycles = k // m + 1  # (S,) seasons crossed to reach an observed value
+        base = window[:, T + k - m * cycles]  # (B, S) seasonal naive
+        if self.difference:  # plus the last observed yearly change, once per cycle crossed
+            base = base + cycles * (window[:, -1:] - window[:, -1 - m : -m])
+        return base
+
+    def _position_base(self, inputs: Tensor) -> Tensor:
+        """inputs (B, T) -> (B, T): the one-step base at every position j (for x_{j+1}); naive
+        where the seasonal lag reaches before the window (those positions are not trained)."""
+        if not self.seasonal:
+            return inputs
+        m, T = self.seasonal, inputs.shape[1]
+        out = inputs.clone()
+        out[:, m - 1 :] = inputs[:, : T - m + 1]  # x_{j+1-m}
+        if self.difference:  # x_j + x_{j+1-m} - x_{j-m} from j = m on
+            out[:, m - 1] = inputs[:, m - 1]
+            out[:, m:] = inputs[:, m:] + inputs[:, 1 : T - m + 1] - inputs[:, : T - m]
+        return out
+
     # -- windowed ---------------------------------------------------------------------
     def _window(self, window: Tensor) -> Tensor:
         """window (B, C) -> predictions (B, S) of the S values after it."""
-        feats = window.diff(dim=1) if self.difference else window  # (B, C-1) or (B, C)
+        feats = self._features(window)  # (B, C - lag)
         if self.kind == "linear":
             y = self.out(feats)
         else:
@@ -124,16 +216,21 @@ class Forecaster(nn.Module):
             for layer in self.hidden:
                 h = self.drop(torch.tanh(layer(h)))  # (B, Hd)
             y = self.out(h)
-        return y + window[:, -1:] if self.residual else y
+        return y + self._base(window) if self.residual else y
 
     # -- latent state -----------------------------------------------------------------
     def _read(self, inputs: Tensor, state: State | None) -> tuple[Tensor, State]:
         """inputs (B, T) -> one-step predictions at every position (B, T, S), final state."""
-        u = inputs.diff(dim=1, prepend=inputs[:, :1]) if self.difference else inputs  # (B, T)
+        if self.seasonal:  # 0 where the lag reaches before the window
+            u = F.pad(self._features(inputs), (self.lag, 0))  # (B, T)
+        elif self.difference:
+            u = inputs.diff(dim=1, prepend=inputs[:, :1])  # (B, T)
+        else:
+            u = inputs
         out, state = self.rnn(u.unsqueeze(-1), state)  # (B, T, Hd)
         y = self.out(self.drop(out))  # (B, T, S)
         if self.residual:
-            y = y + inputs.unsqueeze(-1)
+            y = y + self._position_base(inputs).unsqueeze(-1)
         return y, state
 
     def forward(self, batch: SeriesBatch, state: State | None = None) -> Output:
@@ -153,11 +250,13 @@ class Forecaster(nn.Module):
         else:
             y, new_state = self._read(x, state)  # (B, T, S)
             pred = y[:, -1]  # (B, S): the forecast made after the last input
+            if self.seasonal and self.strategy == "direct":  # step k starts from its own base
+                pred = pred - self._position_base(x)[:, -1:] + self._base(x)
             if batch.targets is not None:
                 if self.strategy == "recursive":
                     # teacher forcing: position t predicts x_{t+1}, the next input or target 0
                     nxt = torch.cat([x[:, 1:], batch.targets[:, :1]], dim=1)  # (B, T)
-                    burn = x.shape[1] // 4
+                    burn = max(x.shape[1] // 4, self.lag)  # no loss before the lag is filled
                     loss = F.mse_loss(y[:, burn:, 0], nxt[:, burn:])
                 else:
                     loss = F.mse_loss(pred, batch.targets[:, : self.steps_out])
@@ -190,6 +289,12 @@ class Forecaster(nn.Module):
                 preds.append(y)
                 window = torch.cat([window[:, 1:], y], dim=1)  # slide: drop oldest, add x̂
             return torch.cat(preds, dim=1)
+        if self.seasonal:  # re-read the sliding window: the state cannot look m steps back
+            for _ in range(steps):
+                y = self._read(window, None)[0][:, -1, :1]  # (B, 1)
+                preds.append(y)
+                window = torch.cat([window[:, 1:], y], dim=1)
+            return torch.cat(preds, dim=1)
         y_all, state = self._read(window, None)
         y = y_all[:, -1, :1]  # (B, 1)
         preds.append(y)
@@ -200,3 +305,13 @@ class Forecaster(nn.Module):
             prev, y = y, self.out(h)[:, :1] + (y if self.residual else 0.0)
             preds.append(y)
         return torch.cat(preds, dim=1)
+
+
+def forecaster_from_config(model: Any, data: Any, context: int, difference: bool) -> Forecaster:
+    """The Forecaster a forecasting config names (`rnnlab.tasks.forecast` ModelConfig and
+    DataConfig), with the resolved context and differencing."""
+    return Forecaster(kind=model.model, strategy=model.strategy, context=context,
+                      horizon=data.horizon, hidden_size=model.hidden_size,
+                      num_layers=model.num_layers, dropout=model.dropout, impl=model.impl,
+                      residual=model.residual, difference=difference,
+                      seasonal=data.season if model.seasonal else 0)

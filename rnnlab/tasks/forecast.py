@@ -24,6 +24,7 @@ errors are distributed as those residuals, which a change of regime breaks (see 
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    model: str = param("mlp", "linear, mlp, rnn, gru, lstm", choices=KINDS,
-                       noun="forecasting model")
+    model: str = param("auto", "auto (kind, context and preprocessing chosen on the "
+                       "validation part, see forecast_auto.py), linear, mlp, rnn, gru, lstm",
+                       choices=("auto", *KINDS), noun="forecasting model")
     strategy: str = param("recursive", "recursive (feed predictions back) or direct (all H at "
                           "once)", choices=STRATEGIES)
     context: int | None = param(None, "past values C a model reads (default min(max(2m, 2H, "
@@ -78,7 +80,11 @@ class ModelConfig:
                       choices=("fused", "loop"))
     residual: bool = param(True, "forecast = last value + model output")
     difference: bool | None = param(None, "read changes, not levels (default: KPSS test on the "
-                                    "training part)")
+                                    "training part; auto: chosen on validation)")
+    seasonal: bool | None = param(None, "seasonal prior: read and predict seasonal differences "
+                                  "at lag --season (default: off; auto: chosen on validation)")
+    auto_steps: int = param(500, "auto: training steps per candidate and of the chosen one",
+                            ge=1, le=BIG)
 
 
 def check(cfg: RunConfig, given: set[str] | None) -> None:
@@ -90,7 +96,7 @@ def check(cfg: RunConfig, given: set[str] | None) -> None:
                           f"--model {m.model}; drop it")
 
 
-# -- data ------------------------------------------------------------------------------------
+# -- data (the split rule and windows live in rnnlab/series.py) ------------------------------
 def load_series(dc: DataConfig) -> Any:
     from rnnlab import series
 
@@ -103,42 +109,6 @@ def load_series(dc: DataConfig) -> Any:
             )
         return s
     return series.read_series_csv(dc.data, dc.column)
-
-
-def default_context(season: int, horizon: int) -> int:
-    return min(max(2 * season, 2 * horizon, 8), 64)
-
-
-def resolve(cfg: RunConfig, n: int) -> tuple[int, int, int]:
-    """Check the settings against a series of n values: (context, train_end, val_end)."""
-    from rnnlab.series import split_series
-
-    d, m = cfg.data, cfg.model
-    H = d.horizon
-    context = m.context if m.context is not None else default_context(d.season, H)
-    default = max(2 * H, n // 10)
-    val = d.val_size if d.val_size is not None else default
-    test = d.test_size if d.test_size is not None else default
-    if val < H or test < H:
-        raise RnnlabError(
-            f"--val-size {val} and --test-size {test} must each hold at least --horizon {H} "
-            f"values to score one {H}-step forecast; raise them or lower --horizon"
-        )
-    steps = H if m.strategy == "direct" else 1
-    need = context + steps + val + test
-    if n < need + 1:
-        raise RnnlabError(
-            f"the series has {n} values, too short for --context {context} + --horizon "
-            f"{H} with {val} validation and {test} test values (needs more than {need}); use "
-            "a smaller --context or --horizon, or a longer series"
-        )
-    a, b = split_series(n, val, test)
-    if a < max(2, d.season + 1):
-        raise RnnlabError(
-            f"the training part holds {a} values, too few for --season {d.season}; "
-            "use a smaller --season or a longer series"
-        )
-    return context, a, b
 
 
 def needs_difference(train: np.ndarray, alpha: float = 0.05) -> bool:
@@ -159,10 +129,17 @@ def _digest(values: np.ndarray) -> str:
 # -- training --------------------------------------------------------------------------------
 def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
     """Series -> chronological split -> scaler (training part only) -> window sources."""
-    from rnnlab.series import Scaler, SeriesWindows
+    from rnnlab.forecast_auto import choose
+    from rnnlab.series import Scaler, SeriesWindows, resolve
 
     series = load_series(cfg.data)
     values = np.asarray(series.values, np.float64)
+    auto = None
+    if cfg.model.model == "auto" and resume is None:  # a resumed run names its chosen model
+        chosen, auto = choose(cfg, values)
+        cfg.model, cfg.train = chosen.model, chosen.train  # the run is the chosen candidate's
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "auto.json").write_text(json.dumps(auto, indent=2) + "\n")
     context, a, b = resolve(cfg, len(values))
     H, tc = cfg.data.horizon, cfg.train
     scaler = Scaler.fit(values[:a])  # training part only: no look at val or test
@@ -178,9 +155,12 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
     info = {"source": series.source, "column": series.column, "n": len(values),
             "train": a, "val": b - a, "test": len(values) - b, "context": context,
             "horizon": H, "season": cfg.data.season, "model": f"{cfg.model.model} "
-            f"({cfg.model.strategy}{', differenced' if difference else ''})",
+            f"({cfg.model.strategy}{', differenced' if difference else ''}"
+            f"{f', seasonal lag {cfg.data.season}' if cfg.model.seasonal else ''})"
+            + (" chosen by --model auto (auto.json)" if auto else ""),
             "train_windows": train_b.num_windows(), "val_windows": val_b.num_windows()}
-    artifacts = {"scaler": scaler.to_dict(), "column": series.column,
+    artifacts = {"scaler": scaler.to_dict(), "column": series.column, **(
+        {"auto": auto} if auto else {}),
                  "season": cfg.data.season, "horizon": H, "context": context, "split": split,
                  "source": series.source}
     return Prepared(train_b, val_b, split, artifacts, info,
@@ -188,33 +168,18 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
 
 
 def build_model(cfg: RunConfig, prepared: Prepared) -> Forecaster:
-    from rnnlab.models.forecaster import Forecaster
+    from rnnlab.models.forecaster import forecaster_from_config
 
-    m = cfg.model
-    return Forecaster(kind=m.model, strategy=m.strategy, context=prepared.extra["context"],
-                      horizon=cfg.data.horizon, hidden_size=m.hidden_size,
-                      num_layers=m.num_layers, dropout=m.dropout, impl=m.impl,
-                      residual=m.residual, difference=prepared.extra["difference"])
+    return forecaster_from_config(cfg.model, cfg.data, prepared.extra["context"],
+                                  prepared.extra["difference"])
 
 
 def validate(model: nn.Module, batches: Any) -> dict[str, float]:
-    """The H-step forecast error (scaled units) from every validation window, H being the
-    width of the windows' targets: a recursive model is selected on what it will be used
-    for, not on its one-step loss."""
-    import torch
+    """The H-step forecast error (scaled units) from every validation window: a recursive
+    model is selected on what it will be used for, not on its one-step loss."""
+    from rnnlab.metrics import window_forecast_errors
 
-    abs_err, sq_err, count = 0.0, 0.0, 0
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for batch in batches:
-            horizon = batch.targets.shape[1]
-            err = model.forecast(batch.inputs, horizon) - batch.targets  # (B, H)
-            abs_err += float(err.abs().sum())
-            sq_err += float((err**2).sum())
-            count += err.numel()
-    model.train(was_training)
-    return {"mae": abs_err / count, "rmse": (sq_err / count) ** 0.5}
+    return window_forecast_errors(model, batches)
 
 
 def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> dict[str, Any]:
@@ -240,20 +205,6 @@ def _run_series(loaded: Loaded) -> np.ndarray:
     return values
 
 
-def model_forecasts(
-    model: Any, scaler: Scaler, values: np.ndarray, origins: np.ndarray, horizon: int,
-    batch_size: int = 512,
-) -> np.ndarray:
-    """(N_o, H) forecasts in original units from each origin's last C values."""
-    import torch
-
-    z = scaler.transform(values)
-    idx = origins[:, None] + np.arange(-model.context, 0)[None, :]  # (N_o, C) past only
-    x = torch.as_tensor(z[idx], dtype=torch.float32)  # (N_o, C)
-    outs = [model.forecast(x[i : i + batch_size], horizon) for i in range(0, len(x), batch_size)]
-    return scaler.inverse(torch.cat(outs).double().numpy())
-
-
 MIN_CALIBRATION = 5  # windows; fewer make the residual quantiles meaningless
 
 
@@ -263,7 +214,7 @@ def residual_quantiles(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-step residual quantiles (H,), (H,) of the model on the windows of [lo, hi), which
     must be data the model was not fitted on."""
-    from rnnlab.series import series_origins
+    from rnnlab.series import model_forecasts, series_origins
 
     if not 0 < level < 1:
         raise RnnlabError(f"--interval-level must be in (0, 1), got {level}; e.g. 0.9")
@@ -288,7 +239,7 @@ def evaluate(
     {"model": {"mae", "rmse", "mase"}, "naive": {...}, ..., "horizon": H, "by_step": ...}."""
     from rnnlab.baselines import BASELINES, baseline_forecasts, naive, seasonal_naive
     from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale
-    from rnnlab.series import Scaler, series_origins
+    from rnnlab.series import Scaler, model_forecasts, series_origins
 
     model, payload = loaded.model, loaded.payload
     baselines = BASELINES if baselines is None else baselines
@@ -319,7 +270,9 @@ def evaluate(
     scale = mase_scale(values[:lo], season)
     result: dict[str, Any] = {name: forecast_errors(ys, p, scale) for name, p in preds.items()}
     result["model"]["name"] = (f"{model.kind} ({model.strategy}, context {model.context}"
-                               + (", differenced)" if model.difference else ")"))
+                               + (", differenced" if model.difference else "")
+                               + (f", seasonal lag {model.seasonal}" if model.seasonal else "")
+                               + ")")
     result["by_step"] = {name: [forecast_mae(ys[:, k], p[:, k]) / scale for k in range(H)]
                          for name, p in preds.items()}
     n_cal = len(series_origins(len(values), model.context, H, s["train_end"], s["val_end"]))
@@ -373,7 +326,7 @@ def forecast_future(
     write CSV and PNG."""
     import csv
 
-    from rnnlab.series import Scaler
+    from rnnlab.series import Scaler, model_forecasts
 
     model, payload = loaded.model, loaded.payload
     horizon = payload["horizon"] if horizon is None else horizon

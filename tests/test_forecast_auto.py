@@ -1,0 +1,168 @@
+"""`--model auto` and the seasonal prior: the seasonal differencing round-trips exactly; an
+untrained seasonal model is seasonal naive; the selection never reads the test part; the
+choice is recorded in auto.json and the checkpoint; an auto-chosen model reloads with
+identical forecasts. Small synthetic series, a few training steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.baselines import seasonal_naive
+from rnnlab.checkpoint import load_checkpoint
+from rnnlab.cli import main
+from rnnlab.forecast_auto import candidates, choose, validation_mae
+from rnnlab.models.base import SeriesBatch
+from rnnlab.models.forecaster import Forecaster, seasonal_difference, undo_seasonal_difference
+from rnnlab.run import load, train
+from rnnlab.series import Scaler, model_forecasts
+from rnnlab.tasks import RunConfig
+
+
+def _series(n: int = 96, seed: int = 0) -> np.ndarray:
+    """Monthly-like: trend + yearly cycle + noise, rounded to integers like a count series."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return np.round(100 + 0.8 * t + 20 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 3, n))
+
+
+def _csv(tmp_path: Path, values: np.ndarray, name: str = "s.csv") -> Path:
+    p = tmp_path / name
+    p.write_text("Month,Value\n" + "".join(
+        f"{1960 + i // 12}-{i % 12 + 1:02d},{v:g}\n" for i, v in enumerate(values)))
+    return p
+
+
+def load_run(out: Path):
+    loaded = load(out)
+    return loaded.model, loaded.payload
+
+
+def train_forecast(cfg: RunConfig, out: Path):
+    return train("forecast", cfg, out)
+
+
+def _cfg(data: Path | None = None, **model: object) -> RunConfig:
+    cfg = RunConfig(task="forecast")
+    cfg.data.data = str(data) if data else None
+    cfg.data.season, cfg.data.horizon = 12, 6
+    cfg.model.hidden_size, cfg.model.auto_steps = 8, 4
+    for k, v in model.items():
+        setattr(cfg.model, k, v)
+    cfg.train.max_steps, cfg.train.eval_every, cfg.train.batch_size = 4, 2, 16
+    cfg.train.threads = 1
+    return cfg
+
+
+@pytest.mark.parametrize("season,difference", [(12, False), (12, True), (0, True), (4, True)])
+def test_seasonal_differencing_round_trips_exactly(season, difference):
+    x = torch.as_tensor(_series(40), dtype=torch.float64)[None].repeat(2, 1)  # (2, 40)
+    lag = season + int(difference)
+    u = seasonal_difference(x, season, difference)  # (2, 40 - lag)
+    assert u.shape == (2, 40 - lag)
+    assert torch.equal(undo_seasonal_difference(u, x[:, :lag], season, difference), x)
+    y = torch.randn(3, 30, dtype=torch.float64)  # non-integer values: equal to rounding
+    back = undo_seasonal_difference(seasonal_difference(y, season, difference), y[:, :lag],
+                                    season, difference)
+    assert torch.allclose(back, y, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "gru"])
+def test_untrained_seasonal_model_is_seasonal_naive(kind):
+    v = _series(60)
+    model = Forecaster(kind=kind, context=24, horizon=12, hidden_size=8, seasonal=12).eval()
+    scaler = Scaler.fit(v[:40])
+    origins = np.arange(30, 49)
+    got = model_forecasts(model, scaler, v, origins, 12)
+    assert np.allclose(got, seasonal_naive(v, origins, 12, 12), atol=1e-4)
+
+
+@pytest.mark.parametrize("difference", [False, True], ids=["seasonal", "seasonal+difference"])
+@pytest.mark.parametrize("kind", ["linear", "mlp", "gru"])
+def test_seasonal_recursive_forecast_equals_feeding_predictions_back(kind, difference):
+    torch.manual_seed(0)
+    model = Forecaster(kind=kind, context=16, hidden_size=8, difference=difference, seasonal=4)
+    torch.nn.init.normal_(model.out.weight, std=0.5)  # away from seasonal naive
+    model.eval()
+    x = torch.randn(3, 16)
+    fast = model.forecast(x, 6)
+    seq = x
+    for k in range(6):
+        y = model(SeriesBatch(seq[:, -16:], None)).logits[:, 0, 0]
+        assert torch.allclose(fast[:, k], y, atol=1e-5), k
+        seq = torch.cat([seq, y[:, None]], dim=1)
+
+
+def test_selection_never_reads_the_test_part():
+    v = _series(96)
+    cfg = _cfg(context=14)  # one context: a smaller grid, the same question
+    other = v.copy()
+    other[-12:] = np.nan  # default split: val = test = max(2H, N // 10) = 12 values
+    c1, r1 = choose(cfg, v)
+    c2, r2 = choose(_cfg(context=14), other)
+    assert r1 is not None and r2 is not None
+    assert r1["val_part"] == [72, 84]  # train [0, 72) | val [72, 84) | test [84, 96)
+    assert r1["chosen"] == r2["chosen"]
+    assert [c["val_mae"] for c in r1["candidates"]] == [c["val_mae"] for c in r2["candidates"]]
+    assert all(np.isfinite(c["val_mae"]) for c in r2["candidates"])
+    assert (c1.model.model, c1.model.context) == (c2.model.model, c2.model.context)
+
+
+def test_grid_covers_kinds_and_preprocessings_and_respects_fixed_fields():
+    grid = candidates(_cfg(), 60)
+    assert {(c.kind, c.strategy) for c in grid} == {("linear", "recursive"), ("mlp", "recursive"),
+                                                    ("gru", "recursive"), ("mlp", "direct")}
+    assert {c.preprocessing for c in grid} == {"none", "difference", "seasonal",
+                                                "seasonal+difference"}
+    assert all(c.context <= 30 for c in grid)  # at most half the training part
+    fixed = candidates(_cfg(context=20, seasonal=True, difference=False), 60)
+    assert {(c.context, c.preprocessing) for c in fixed} == {(20, "seasonal")}
+    one = _cfg()
+    one.data.season = 1
+    assert {c.preprocessing for c in candidates(one, 60)} == {"none", "difference"}
+    daily = _cfg()
+    daily.data.season, daily.data.horizon = 365, 30
+    assert not [c for c in candidates(daily, 2000) if c.kind == "gru" and c.seasonal]
+
+
+def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path):
+    v = _series(96)
+    data = _csv(tmp_path, v)
+    out = tmp_path / "run"
+    res = train_forecast(_cfg(data, seasonal=True), out)  # auto, seasonal prior forced on
+    auto = json.loads((out / "auto.json").read_text())
+    assert auto["chosen"]["seasonal"] is True
+    assert len(auto["candidates"]) == 8  # 4 kinds/strategies x (seasonal, + difference)
+    assert all("val_mae" in c for c in auto["candidates"])
+    assert auto["chosen"]["label"] == min(auto["candidates"], key=lambda c: c["val_mae"])["label"]
+    payload = load_checkpoint(out)
+    assert payload["auto"] == auto
+    assert payload["config"]["model"]["model"] == auto["chosen"]["kind"]
+    model, _ = load_run(out)
+    assert model.seasonal == 12 and model.context == auto["chosen"]["context"]
+    scaler = Scaler.from_dict(payload["scaler"])
+    a, b = auto["val_part"]  # the kept model repeats the chosen candidate's training exactly
+    val_origins = np.arange(a, b - 6 + 1)
+    assert validation_mae(model, scaler, v[:b], val_origins, 6) == pytest.approx(
+        auto["val_mae"], rel=1e-9)
+    origins = np.arange(72, 85)
+    again = model_forecasts(model, scaler, v, origins, 6)
+    assert np.array_equal(again, model_forecasts(res.model, scaler, v, origins, 6))
+    assert np.array_equal(again, model_forecasts(load_run(out)[0], scaler, v, origins, 6))
+
+
+def test_cli_default_is_auto(tmp_path, capsys):
+    data = _csv(tmp_path, _series(72))
+    out = tmp_path / "run"
+    assert main(["train", "--task", "forecast", "--data", str(data), "--season", "12",
+                 "--horizon", "6", "--out", str(out), "--max-steps", "2", "--eval-every", "1",
+                 "--threads", "1", "--hidden-size", "8", "--no-progress"]) == 0
+    auto = json.loads((out / "auto.json").read_text())
+    assert {c["preprocessing"] for c in auto["candidates"]} == {
+        "none", "difference", "seasonal", "seasonal+difference"}
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert "seasonal_naive" in capsys.readouterr().out
