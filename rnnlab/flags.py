@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,28 +30,33 @@ class Flag:
     help: str
 
 
-def flag_table() -> dict[str, Flag]:
-    """Every config field of every task, once: its section, type and the tasks that have it."""
-    table: dict[str, Flag] = {}
+def config_fields() -> Iterator[tuple[str, str, dataclasses.Field, set[type]]]:
+    """(task, section, field, allowed types) of every config field of every task."""
     for task, module in TASKS.items():
         for section, cls in (("data", module.DataConfig), ("model", module.ModelConfig),
                              ("train", TrainConfig)):
             kinds = field_types(cls)
             for f in dataclasses.fields(cls):
-                allowed, _ = kinds[f.name]
-                kind = bool if bool in allowed else float if float in allowed else \
-                    int if int in allowed else str
-                text = f.metadata["help"]
-                if kind is not str or f.metadata.get("choices"):
-                    text += f" [{expectation(f, allowed)}]"
-                if f.name not in table:
-                    table[f.name] = Flag(f.name, section, kind, [task], text)
-                    continue
-                entry = table[f.name]
-                assert entry.section == section and entry.kind is kind, f.name
-                entry.tasks.append(task)
-                if text != entry.help and task not in entry.help:
-                    entry.help = f"{entry.tasks[0]}: {entry.help}; {task}: {text}"
+                yield task, section, f, kinds[f.name][0]
+
+
+def flag_table() -> dict[str, Flag]:
+    """Every config field of every task, once: its section, type and the tasks that have it."""
+    table: dict[str, Flag] = {}
+    for task, section, f, allowed in config_fields():
+        kind = bool if bool in allowed else float if float in allowed else \
+            int if int in allowed else str
+        text = f.metadata["help"]
+        if kind is not str or f.metadata.get("choices"):
+            text += f" [{expectation(f, allowed)}]"
+        if f.name not in table:
+            table[f.name] = Flag(f.name, section, kind, [task], text)
+            continue
+        entry = table[f.name]
+        assert entry.section == section and entry.kind is kind, f.name  # one flag, one type
+        entry.tasks.append(task)
+        if text != entry.help and task not in entry.help:
+            entry.help = f"{entry.tasks[0]}: {entry.help}; {task}: {text}"
     return table
 
 

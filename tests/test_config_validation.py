@@ -12,10 +12,10 @@ import math
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.config import TrainConfig, field_types, flag
+from rnnlab.config import flag
 from rnnlab.errors import RnnlabError
-from rnnlab.flags import FLAGS
-from rnnlab.tasks import TASKS, make_config
+from rnnlab.flags import FLAGS, config_fields
+from rnnlab.tasks import make_config
 
 BAD = ["-1", "0", "nan", "inf", "huge"]
 HUGE = {int: 10**18, float: 1e300}
@@ -33,15 +33,10 @@ CONTEXT = {
 
 
 def numeric_fields():
-    for task, module in TASKS.items():
-        for section, cls in (("data", module.DataConfig), ("model", module.ModelConfig),
-                             ("train", TrainConfig)):
-            kinds = field_types(cls)
-            for f in dataclasses.fields(cls):
-                allowed, _ = kinds[f.name]
-                kind = float if float in allowed else int if int in allowed else None
-                if kind is not None and bool not in allowed:
-                    yield task, section, f, kind
+    for task, section, f, allowed in config_fields():
+        kind = float if float in allowed else int if int in allowed else None
+        if kind is not None and bool not in allowed:
+            yield task, section, f, kind
 
 
 FIELDS = list(numeric_fields())
