@@ -34,8 +34,8 @@ import torch
 
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
-from rnnlab.models.base import LMBatch
-from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from rnnlab.models.base import ClassBatch, LMBatch
+from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 Partition = Literal["sequential", "random"]
 RELEASE_EVERY = 1024  # batches between releases of a memory-mapped stream's pages
@@ -214,6 +214,39 @@ class EvalStream:
         for k in range(start, len(self)):
             yield LMBatch(torch.from_numpy(self.inputs[:, k * T : (k + 1) * T]),
                           torch.from_numpy(self.targets[:, k * T : (k + 1) * T]), None, k == 0)
+
+
+class ClassBatches:
+    """Labeled sequences (ids, label) in padded batches (`ClassBatch`), reshuffled every
+    epoch from (seed, epoch) when `shuffle`. An empty sequence reads one `<unk>` so every
+    example has a real step to pool over."""
+
+    def __init__(self, seqs: Sequence[Sequence[int]], labels: Sequence[int] | None,
+                 batch_size: int, shuffle: bool = False, seed: int = 0) -> None:
+        self.seqs = [list(s) if len(s) else [UNK_ID] for s in seqs]
+        self.labels = list(labels) if labels is not None else None
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.seqs) // self.batch_size)
+
+    def num_examples(self) -> int:
+        return len(self.seqs)
+
+    def batch(self, idx: Sequence[int]) -> ClassBatch:
+        lengths = torch.tensor([len(self.seqs[i]) for i in idx])
+        inputs = torch.full((len(idx), int(lengths.max())), PAD_ID, dtype=torch.long)  # (B, T)
+        for row, i in enumerate(idx):
+            inputs[row, : lengths[row]] = torch.as_tensor(self.seqs[i])
+        labels = torch.tensor([self.labels[i] for i in idx]) if self.labels is not None else None
+        return ClassBatch(inputs, lengths, labels, True)
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[ClassBatch]:
+        n = len(self.seqs)
+        order = (torch.randperm(n, generator=seeded_generator(self.seed, epoch)).tolist()
+                 if self.shuffle else list(range(n)))
+        for b in range(start, len(self)):
+            yield self.batch(order[b * self.batch_size : (b + 1) * self.batch_size])
 
 
 def windows(ids: np.ndarray | Sequence[int], context: int) -> tuple[np.ndarray, np.ndarray]:

@@ -107,10 +107,16 @@ def _config(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    task = get_task(cfg.task)
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
+    if cfg.task == "classify" and cfg.data.cv is not None and cfg.data.fold is None:
+        return _cross_validate(args, cfg)
+    return _train_one(args, cfg)
+
+
+def _train_one(args: argparse.Namespace, cfg) -> int:
+    task = get_task(cfg.task)
     from rnnlab.plots import plot_history
     from rnnlab.run import train
 
@@ -154,9 +160,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(line)
     if h.records:
         plot_history(out / "metrics.jsonl", out / "loss.png")
+    (out / "final.json").write_text(json.dumps(res.final, indent=2, default=float) + "\n")
     if cfg.task == "lm" and args.samples > 0:
         _samples(task, cfg, res, args.samples, out)
     print(f"run folder: {out}")
+    return 0
+
+
+def _cross_validate(args: argparse.Namespace, cfg) -> int:
+    """--cv K: K runs (RUN/fold-k), one per test fold; mean and standard deviation of the
+    test figures, written to RUN/cv.json."""
+    import copy
+    import statistics
+
+    if args.resume:
+        raise RnnlabError("--resume continues one run; resume a fold with --out RUN/fold-K")
+    out = Path(args.out) if args.out else (
+        Path("runs") / f"{get_task(cfg.task).default_out_name(cfg)}-cv-"
+        f"{time.strftime('%Y%m%d-%H%M%S')}")
+    folds = []
+    for k in range(cfg.data.cv):
+        fold_cfg = copy.deepcopy(cfg)
+        fold_cfg.data.fold = k
+        fold_args = copy.copy(args)
+        fold_args.out, fold_args.resume, fold_args.config = str(out / f"fold-{k}"), False, None
+        print(f"== fold {k + 1} of {cfg.data.cv}")
+        _train_one(fold_args, fold_cfg)
+        folds.append(json.loads((out / f"fold-{k}" / "final.json").read_text()))
+    summary: dict[str, Any] = {"folds": cfg.data.cv}
+    for name in ("model", "majority", "naive_bayes"):
+        for key in ("accuracy", "macro_f1"):
+            v = [f["test"][key] if name == "model" else f["baselines"][name][key]
+                 for f in folds]
+            summary[f"{name}_{key}"] = {"mean": statistics.mean(v),
+                                        "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                                        "folds": v}
+    (out / "cv.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{cfg.data.cv}-fold cross-validation (test folds), mean +- standard deviation:")
+    for name in ("model", "majority", "naive_bayes"):
+        a, f = summary[f"{name}_accuracy"], summary[f"{name}_macro_f1"]
+        print(f"  {name:<12} accuracy {a['mean']:.4f} +- {a['std']:.4f}  macro-F1 "
+              f"{f['mean']:.4f} +- {f['std']:.4f}")
+    print(f"wrote {out / 'cv.json'}")
     return 0
 
 
@@ -183,6 +228,10 @@ def _load(args: argparse.Namespace, command: str):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     loaded = _load(args, "evaluate")
+    if loaded.task == "classify":
+        m = TASKS["classify"].evaluate(loaded, args.data, args.split)
+        print(json.dumps(m) if args.json else TASKS["classify"].fmt(m))
+        return 0
     if loaded.task == "forecast":
         if args.data is not None or args.format is not None:
             raise RnnlabError(
@@ -253,6 +302,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """The task's own prediction: continuations of prompts (lm), future values (forecast)."""
     loaded = _load(args, "predict")
+    if loaded.task == "classify":
+        if not args.inputs:
+            raise RnnlabError("nothing to classify: give TEXT arguments")
+        for r in TASKS["classify"].predict(loaded, args.inputs, args.top_k):
+            print(json.dumps(r) if args.json else "\t".join(
+                [*(f"{lab} {p:.3f}" for lab, p in r["top"]), r["text"]]))
+        return 0
     if loaded.task == "forecast":
         if args.inputs:
             raise RnnlabError("a forecasting run predicts the future of its own series: drop "
@@ -373,9 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_score)
 
     pr = sub.add_parser("predict", help="the task's prediction: lm continues each INPUT; "
+                        "classify gives each INPUT's top classes (--top-k, default 3); "
                         "forecast forecasts beyond the series" + for_tasks("predict"))
     pr.add_argument("run", help="run folder or checkpoint file")
-    pr.add_argument("inputs", nargs="*", help="lm: prompts to continue")
+    pr.add_argument("inputs", nargs="*", help="lm: prompts to continue; classify: texts")
     pr.add_argument("--json", action="store_true", help="lm: one JSON object per input")
     pr.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
     pr.add_argument("--out", help="forecast: CSV file (default RUN/forecast.csv)")

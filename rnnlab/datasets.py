@@ -6,6 +6,8 @@
 - `split_lines`, `split_text`: the deterministic seeded train/val/test splits
 - `load_splits(data_config)`: the train/val/test parts a language-model run reads
 - `iter_file_lines(path)`: a large file's lines, lazily (the streamed word-level path)
+- `read_labeled(path, format, ...)`: (text, label) examples from tab-separated lines or a
+  folder of one file per label; `dedupe`, `stratified_split`, `stratified_folds`
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from rnnlab.errors import RnnlabError
 EMBEDDED_NAMES = "embedded:spanish-names"
 
 
-def read_text(path: str | Path, what: str = "--data") -> str:
-    """Read a UTF-8 text file, refusing missing, empty, binary and non-UTF-8 files."""
+def read_text(path: str | Path, what: str = "--data", encoding: str = "utf-8") -> str:
+    """Read a text file (UTF-8 unless `encoding` says otherwise), refusing missing, empty,
+    binary and undecodable files."""
     p = Path(path)
     if not p.exists():
         raise RnnlabError(f"{what}: file {str(p)!r} does not exist; check the path")
@@ -39,18 +42,22 @@ def read_text(path: str | Path, what: str = "--data") -> str:
             f"{what}: file {str(p)!r} looks binary (it contains NUL bytes); pass a UTF-8 text file"
         )
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
+    except LookupError:
+        raise RnnlabError(f"--encoding {encoding!r} is not a codec Python knows; e.g. utf-8, "
+                          "cp1252, latin-1") from None
     except UnicodeDecodeError as e:
         raise RnnlabError(
-            f"{what}: file {str(p)!r} is not valid UTF-8 (bad byte at offset {e.start}); "
-            "convert it, e.g. `iconv -f latin1 -t utf-8`"
+            f"{what}: file {str(p)!r} is not valid {encoding} (bad byte at offset {e.start}); "
+            "pass its --encoding (e.g. cp1252) or convert it, e.g. `iconv -f latin1 -t utf-8`"
         ) from None
     return text.replace("\r\n", "\n")
 
 
-def read_lines(path: str | Path, what: str = "--data") -> list[str]:
-    """One example per line. A final newline does not start an extra (empty) example."""
-    text = read_text(path, what)
+def read_lines(path: str | Path, what: str = "--data", encoding: str = "utf-8") -> list[str]:
+    """One example per line, split on "\n" only (str.splitlines would also split on the
+    form feeds and NELs a cp1252 text holds). A final newline starts no extra example."""
+    text = read_text(path, what, encoding)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -176,3 +183,111 @@ def digest(part: list[str] | str) -> str:
     """First 16 hex digits of the sha256 of a split's text (recorded in split.json)."""
     text = "\n".join(part) if isinstance(part, list) else part
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# -- labeled examples (classification, conditional generation) -------------------------------
+Example = tuple[str, str]  # (text, label)
+
+
+def read_labeled_tsv(path: str | Path, label_column: int = -1, encoding: str = "utf-8",
+                     what: str = "--data") -> list[Example]:
+    """Tab-separated lines: the label in column `label_column` (default the last), the text
+    the other columns joined by a tab. Blank lines are skipped."""
+    out = []
+    for i, line in enumerate(read_lines(path, what, encoding)):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) < 2:
+            raise RnnlabError(
+                f"{what}: line {i + 1} of {str(path)!r} has no tab; --format tsv needs "
+                "TEXT<TAB>LABEL (or --label-column N); use --format folder for one file per "
+                "label"
+            )
+        try:
+            label = cols.pop(label_column)
+        except IndexError:
+            raise RnnlabError(
+                f"--label-column {label_column}: line {i + 1} of {str(path)!r} has {len(cols)} "
+                f"columns; choose a column in [0, {len(cols) - 1}] or -1 for the last"
+            ) from None
+        out.append(("\t".join(cols), label.strip()))
+    return out
+
+
+def read_labeled_folder(path: str | Path, glob: str = "*.txt", encoding: str = "utf-8",
+                        what: str = "--data") -> list[Example]:
+    """A folder of one file per label, one example per line. The label is the file stem
+    (names_by_language/Arabic.txt -> Arabic), or the suffix when every matched file shares
+    one stem (sentiment_mr/rt-polarity.pos -> pos)."""
+    p = Path(path)
+    if not p.is_dir():
+        raise RnnlabError(f"{what}: {str(p)!r} is not a folder; --format folder reads a folder "
+                          "of one file per label (or use --format tsv for one file)")
+    files = sorted(f for f in p.glob(glob) if f.is_file())
+    if not files:
+        raise RnnlabError(f"--glob {glob!r} matches no file in {str(p)!r}; e.g. --glob '*.txt'")
+    by_suffix = len(files) > 1 and len({f.stem for f in files}) == 1
+    out = []
+    for f in files:
+        label = f.suffix.lstrip(".") if by_suffix else f.stem
+        out += [(line, label) for line in read_lines(f, what, encoding) if line.strip()]
+    return out
+
+
+def dedupe(examples: list[Example], drop: bool = True) -> tuple[list[Example], dict[str, int]]:
+    """Count exact duplicates (same text and label) and conflicts (same text, other labels);
+    with `drop`, keep the first of each exact duplicate. Conflicting texts are kept (each
+    label once): they are the data's own ambiguity."""
+    seen: set[Example] = set()
+    labels_of: dict[str, set[str]] = {}
+    kept = []
+    for ex in examples:
+        labels_of.setdefault(ex[0], set()).add(ex[1])
+        if ex in seen and drop:
+            continue
+        seen.add(ex)
+        kept.append(ex)
+    report = {"examples": len(examples), "distinct": len(seen),
+              "duplicates": len(examples) - len(seen),
+              "conflicting_texts": sum(len(v) > 1 for v in labels_of.values()),
+              "kept": len(kept)}
+    return kept, report
+
+
+def _by_label(examples: list[Example], seed: int) -> dict[str, list[Example]]:
+    groups: dict[str, list[Example]] = {}
+    for ex in examples:
+        groups.setdefault(ex[1], []).append(ex)
+    rng = random.Random(seed)
+    for label in sorted(groups):
+        rng.shuffle(groups[label])
+    return {k: groups[k] for k in sorted(groups)}
+
+
+def stratified_split(
+    examples: list[Example], seed: int, val_fraction: float, test_fraction: float
+) -> tuple[list[Example], list[Example], list[Example]]:
+    """Each label's examples shuffled with random.Random(seed) and cut test | val | train by
+    the fractions (rounded, at least one example of a class that has three or more), so every
+    split holds each class in proportion. A class with one or two examples goes to train."""
+    train, val, test = [], [], []
+    for group in _by_label(examples, seed).values():
+        n = len(group)
+        n_test = max(1, round(n * test_fraction)) if n >= 3 and test_fraction > 0 else 0
+        n_val = max(1, round(n * val_fraction)) if n >= 3 and val_fraction > 0 else 0
+        test += group[:n_test]
+        val += group[n_test : n_test + n_val]
+        train += group[n_test + n_val :]
+    return train, val, test
+
+
+def stratified_folds(examples: list[Example], k: int, seed: int) -> list[list[Example]]:
+    """K disjoint folds, each label dealt round-robin after a seeded shuffle."""
+    folds: list[list[Example]] = [[] for _ in range(k)]
+    offset = 0
+    for group in _by_label(examples, seed).values():
+        for i, ex in enumerate(group):
+            folds[(offset + i) % k].append(ex)
+        offset += len(group)  # the next class starts where this one stopped: even sizes
+    return folds

@@ -101,3 +101,38 @@ def window_forecast_errors(model: nn.Module, batches: Iterable) -> dict[str, flo
         count += err.numel()
     model.train(was_training)
     return {"mae": abs_err / count, "rmse": (sq_err / count) ** 0.5}
+
+
+# -- classification ---------------------------------------------------------------------------
+def confusion_matrix(y_true: Iterable[int], y_pred: Iterable[int], k: int) -> list[list[int]]:
+    """counts[i][j]: examples of class i predicted as class j (K, K)."""
+    counts = [[0] * k for _ in range(k)]
+    for t, p in zip(y_true, y_pred, strict=True):
+        counts[t][p] += 1
+    return counts
+
+
+def classification_report(
+    y_true: list[int], y_pred: list[int], labels: list[str]
+) -> dict[str, object]:
+    """Accuracy, macro-F1 (the unweighted mean of per-class F1, so a small class counts as
+    much as a large one) and per-class precision, recall, F1 and support. A class never
+    predicted has precision 0 (as scikit-learn's zero_division=0)."""
+    k = len(labels)
+    cm = confusion_matrix(y_true, y_pred, k)
+    per_class, f1s = {}, []
+    for i, name in enumerate(labels):
+        tp = cm[i][i]
+        predicted = sum(cm[j][i] for j in range(k))
+        support = sum(cm[i])
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1,
+                           "support": support}
+        if support:  # classes absent from this split do not dilute the mean
+            f1s.append(f1)
+    n = len(y_true)
+    return {"accuracy": sum(cm[i][i] for i in range(k)) / n if n else 0.0,
+            "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0, "examples": n,
+            "per_class": per_class, "confusion": cm}

@@ -63,3 +63,31 @@ def plot_forecast(
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
+
+
+def plot_confusion(cm: list[list[int]], labels: list[str], png: Path) -> None:
+    """Row-normalized confusion matrix (true class per row), counts written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    a = np.asarray(cm, dtype=float)
+    rows = a / np.maximum(a.sum(1, keepdims=True), 1)
+    k = len(labels)
+    size = max(4.0, 0.45 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(k), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            if a[i, j]:
+                ax.text(j, i, int(a[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if rows[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)

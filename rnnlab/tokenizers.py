@@ -166,6 +166,34 @@ class Tokenizer:
         return cls(d["level"], Vocab(d["tokens"]))
 
 
+class LabelVocab:
+    """Class labels <-> ids 0..K-1, in sorted order (the same labels give the same ids)."""
+
+    def __init__(self, labels: Iterable[str]) -> None:
+        self.itos = sorted(set(labels))
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, labels: Iterable[str], what: str = "label") -> list[int]:
+        out = []
+        for label in labels:
+            if label not in self.stoi:
+                shown = ", ".join(self.itos[:10]) + (" ..." if len(self.itos) > 10 else "")
+                raise RnnlabError(f"{what} {label!r} is not a class the model knows ({shown}); "
+                                  "use one of them or train with examples of it")
+            out.append(self.stoi[label])
+        return out
+
+    def to_dict(self) -> dict:
+        return {"labels": list(self.itos)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LabelVocab:
+        return cls(d["labels"])
+
+
 # -- encoding splits -------------------------------------------------------------------------
 DIRECTIONS = ("l2r", "r2l")
 

@@ -22,7 +22,8 @@ FAST = ["--max-steps", "2", "--eval-every", "1", "--threads", "1", "--no-progres
 # what each task trains on, and the flags a model needs beside its name
 DATA = {"lm": lambda f: ["--data", str(f["names"]), "--embedding-dim", "8", "--samples", "1"],
         "forecast": lambda f: ["--task", "forecast", "--data", str(f["series"]), "--season",
-                               "12", "--horizon", "3", "--context", "12"]}
+                               "12", "--horizon", "3", "--context", "12"],
+        "classify": lambda f: ["--task", "classify", "--data", str(f["labeled"])]}
 EXTRA = {("lm", "ngram"): ["--order", "3"]}
 PAIRS = [(t, m) for t, mod in TASKS.items()
          for m in mod.ModelConfig.__dataclass_fields__["model"].metadata["choices"]]
@@ -40,7 +41,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
     series.write_text("month,v\n" + "\n".join(
         f"{1990 + i // 12}-{i % 12 + 1:02d},{50 + 40 * math.sin(i / 3):.3f}"
         for i in range(120)) + "\n")
-    return {"names": names, "series": series}
+    labeled = d / "l.tsv"  # surnames of two languages, one per line with its label
+    labeled.write_text("".join(f"{n}\t{lab}\n" for lab, ns in (
+        ("Italian", ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo",
+                     "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "Costa"]),
+        ("Japanese", ["Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto",
+                      "Nakamura", "Kobayashi", "Kato", "Yoshida", "Yamada", "Sasaki", "Abe"]))
+        for n in ns))
+    return {"names": names, "series": series, "labeled": labeled}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +56,7 @@ def runs(files, tmp_path_factory) -> dict[str, Path]:
     """One trained run of each task."""
     d = tmp_path_factory.mktemp("runs")
     out = {}
-    for task, model in (("lm", "gru"), ("forecast", "gru")):
+    for task, model in (("lm", "gru"), ("forecast", "gru"), ("classify", "gru")):
         out[task] = d / task
         assert main(["train", *DATA[task](files), "--model", model, *FAST,
                      "--out", str(out[task])]) == 0
@@ -66,8 +74,9 @@ def test_every_task_and_model_trains_evaluates_predicts(task, model, files, tmp_
     capsys.readouterr()
     assert main(["evaluate", str(out), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
-    assert ("nll" in m) if task == "lm" else ("mase" in m["model"])
-    assert main(["predict", str(out), "--json", "--max-new-tokens", "4"]) == 0
+    assert {"lm": "nll", "classify": "macro_f1"}.get(task, "model") in m
+    extra = ["Rossi", "Tanaka"] if task == "classify" else []
+    assert main(["predict", str(out), *extra, "--json", "--max-new-tokens", "4"]) == 0
     printed = capsys.readouterr().out
     assert printed.strip()
     if task == "forecast":

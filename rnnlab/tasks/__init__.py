@@ -16,9 +16,9 @@ from typing import Any
 
 from rnnlab.config import SECTIONS, TrainConfig, check_section, overlay
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks import forecast, lm
+from rnnlab.tasks import classify, forecast, lm
 
-TASKS: dict[str, ModuleType] = {lm.NAME: lm, forecast.NAME: forecast}
+TASKS: dict[str, ModuleType] = {lm.NAME: lm, forecast.NAME: forecast, classify.NAME: classify}
 DEFAULT_TASK = lm.NAME
 
 

@@ -1,0 +1,358 @@
+"""Classification (the notes' "fixed target", many-to-one): a label from a sequence, e.g. a
+name's language or a sentence's polarity.
+
+Data flow: `datasets.read_labeled_tsv` / `read_labeled_folder` ((text, label) pairs) ->
+`datasets.dedupe` (exact duplicates dropped before splitting, so no test example also sits in
+training) -> `datasets.stratified_split` (or fold k of `stratified_folds` with --cv) ->
+tokenizer and `LabelVocab` fitted on the training part -> `batching.ClassBatches` ->
+`models.classifier.SequenceClassifier` (embedding -> Recurrent -> pooling over real steps ->
+linear). The final figures sit beside two baselines computed on the same split: the majority
+class and multinomial naive Bayes over n-grams (`models.naive_bayes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rnnlab.config import BIG, param
+from rnnlab.errors import RnnlabError
+from rnnlab.tasks.base import Loaded, Prepared
+
+if TYPE_CHECKING:  # type hints only: no import at run time
+    from torch import nn
+
+    from rnnlab.tasks import RunConfig
+
+NAME = "classify"
+TITLE = "classification"
+COMMANDS = ("evaluate", "predict")
+MONITOR = "nll"
+POOLS = ("last", "mean", "max", "attention")
+
+
+@dataclass
+class DataConfig:
+    data: str | None = param(None, "tsv: a file of TEXT<TAB>LABEL lines; folder: a folder of "
+                             "one file per label, one example per line")
+    format: str = param("tsv", "tsv (label in --label-column) or folder (label = file stem, or "
+                        "suffix when the files share a stem)", choices=("tsv", "folder"))
+    label_column: int = param(-1, "tsv: the label's column (0-based)", ge=0, le=1 << 16,
+                              special={-1: "the last column"})
+    glob: str = param("*.txt", "folder: which files are classes, e.g. 'rt-polarity.*'")
+    encoding: str = param("utf-8", "text encoding of the files, e.g. cp1252")
+    level: str = param("char", "char or word tokens", choices=("char", "word"))
+    val_data: str | None = param(None, "explicit validation file (else a stratified split)")
+    test_data: str | None = param(None, "explicit test file")
+    split_seed: int = param(1337, "seed of the stratified split and the folds", ge=0,
+                            le=(1 << 63) - 1)
+    val_fraction: float = param(0.1, "validation fraction of each class", ge=0, lt=1)
+    test_fraction: float = param(0.1, "test fraction of each class", ge=0, lt=1)
+    dedupe: bool = param(True, "drop exact duplicate (text, label) examples before splitting")
+    min_freq: int = param(1, "drop tokens rarer than this from the vocabulary", ge=1, le=BIG)
+    max_vocab: int | None = param(None, "keep at most this many tokens (specials included)",
+                                  ge=5, le=BIG)
+    cv: int | None = param(None, "K-fold cross-validation: K runs, mean and standard deviation",
+                           ge=2, le=100)
+    fold: int | None = param(None, "with --cv: run only this fold (0-based) as the test part",
+                             ge=0, le=99)
+
+
+@dataclass
+class ModelConfig:
+    model: str = param("gru", "rnn (Elman), gru, lstm", choices=("rnn", "gru", "lstm"),
+                       noun="classifier")
+    embedding_dim: int = param(64, "embedding size", ge=1, le=1 << 16)
+    hidden_size: int = param(128, "hidden units per layer and direction", ge=1, le=1 << 16)
+    num_layers: int = param(1, "stacked recurrent layers", ge=1, le=64)
+    bidirectional: bool = param(False, "read each sequence in both directions")
+    pool: str = param("last", "summary of the steps: last (final state), mean, max, attention "
+                      "(additive, weights can be shown)", choices=POOLS)
+    dropout: float = param(0.2, "dropout probability", ge=0, lt=1)
+    impl: str = param("fused", "fused (torch.nn) or loop (hand-written cells)",
+                      choices=("fused", "loop"))
+    class_weights: str = param("none", "none, or balanced: weight class k by n / (K n_k)",
+                               choices=("none", "balanced"))
+
+
+def check(cfg: RunConfig, given: set[str] | None) -> None:
+    d = cfg.data
+    if d.data is None:
+        raise RnnlabError("--task classify needs --data: a TEXT<TAB>LABEL file (--format tsv) "
+                          "or a folder of one file per label (--format folder)")
+    if d.val_fraction + d.test_fraction >= 1:
+        raise RnnlabError(f"--val-fraction {d.val_fraction} + --test-fraction "
+                          f"{d.test_fraction} must be < 1 to leave training data; lower them")
+    if d.cv is not None and (d.val_data or d.test_data):
+        raise RnnlabError("--cv makes its own test folds: drop --val-data/--test-data")
+    if d.fold is not None and (d.cv is None or d.fold >= d.cv):
+        raise RnnlabError(f"--fold {d.fold} needs --cv K with K > {d.fold}")
+    if given:
+        if d.format == "tsv" and "data.glob" in given:
+            raise RnnlabError("--glob applies to --format folder; drop it")
+        if d.format == "folder" and "data.label_column" in given:
+            raise RnnlabError("--label-column applies to --format tsv; drop it")
+
+
+# -- data ------------------------------------------------------------------------------------
+def read(d: DataConfig, path: str, what: str) -> list[tuple[str, str]]:
+    from rnnlab.datasets import read_labeled_folder, read_labeled_tsv
+
+    if d.format == "folder":
+        return read_labeled_folder(path, d.glob, d.encoding, what)
+    return read_labeled_tsv(path, d.label_column, d.encoding, what)
+
+
+def splits(d: DataConfig) -> tuple[dict[str, list], dict[str, Any]]:
+    """The train/val/test examples and a record of how they were made."""
+    from rnnlab.datasets import dedupe, stratified_folds, stratified_split
+
+    examples, report = dedupe(read(d, d.data, "--data"), drop=d.dedupe)
+    if d.val_data or d.test_data:
+        parts = {"train": examples,
+                 "val": read(d, d.val_data, "--val-data") if d.val_data else [],
+                 "test": read(d, d.test_data, "--test-data") if d.test_data else []}
+        method = "explicit files"
+    elif d.cv is not None:
+        folds = stratified_folds(examples, d.cv, d.split_seed)
+        k = d.fold or 0
+        rest = [ex for i, f in enumerate(folds) if i != k for ex in f]
+        train, val, _ = stratified_split(rest, d.split_seed, d.val_fraction, 0.0)
+        parts = {"train": train, "val": val, "test": folds[k]}
+        method = f"stratified {d.cv}-fold, fold {k} is test; validation from the other folds"
+    else:
+        train, val, test = stratified_split(examples, d.split_seed, d.val_fraction,
+                                            d.test_fraction)
+        parts = {"train": train, "val": val, "test": test}
+        method = ("stratified: each class shuffled with random.Random(split_seed), "
+                  "test | val | train")
+    train_texts = {t for t, _ in parts["train"]}
+    record = {"source": d.data, "format": d.format, "method": method, "dedupe": report,
+              "split_seed": d.split_seed,
+              "sizes": {k: len(v) for k, v in parts.items()},
+              "test_in_train": sum(t in train_texts for t, _ in parts["test"])}
+    return parts, record
+
+
+def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
+    from collections import Counter
+
+    from rnnlab.batching import ClassBatches
+    from rnnlab.tokenizers import LabelVocab, Tokenizer
+
+    d, tc = cfg.data, cfg.train
+    parts, record = splits(d)
+    counts = Counter(label for _, label in parts["train"])
+    if len(counts) < 2:
+        raise RnnlabError(f"the training part holds {len(counts)} class(es) "
+                          f"({', '.join(counts) or 'none'}); a classifier needs two or more")
+    if resume is not None:
+        tok = Tokenizer.from_dict(resume["tokenizer"])
+        labels = LabelVocab.from_dict(resume["labels"])
+    else:
+        tok = Tokenizer.fit([t for t, _ in parts["train"]], d.level, d.min_freq, d.max_vocab)
+        labels = LabelVocab(counts)
+
+    def source(part: str, batch_size: int, shuffle: bool) -> ClassBatches | None:
+        exs = parts[part]
+        if not exs:
+            return None
+        y = labels.encode((lab for _, lab in exs), f"a label of the {part} part")
+        return ClassBatches([tok.encode(t) for t, _ in exs], y, batch_size, shuffle, tc.seed)
+
+    n = sum(counts.values())
+    weights = ([n / (len(labels) * counts[c]) for c in labels.itos]
+               if cfg.model.class_weights == "balanced" else None)
+    info = {"source": d.data, "examples": record["dedupe"], "classes": len(labels),
+            "sizes": record["sizes"], "vocab_size": len(tok), "model": cfg.model.model,
+            "class_counts": dict(sorted(counts.items()))}
+    return Prepared(source("train", tc.batch_size, True), source("val", tc.eval_batch_size, False),
+                    record, {"tokenizer": tok.to_dict(), "labels": labels.to_dict()}, info,
+                    extra={"parts": parts, "tokenizer": tok, "labels": labels,
+                           "class_weights": weights,
+                           "test": source("test", tc.eval_batch_size, False)})
+
+
+def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
+    from rnnlab.models.classifier import SequenceClassifier
+
+    m = cfg.model
+    return SequenceClassifier(
+        vocab_size=prepared.info["vocab_size"], num_classes=prepared.info["classes"],
+        cell=m.model, embedding_dim=m.embedding_dim, hidden_size=m.hidden_size,
+        num_layers=m.num_layers, bidirectional=m.bidirectional, pool=m.pool, dropout=m.dropout,
+        impl=m.impl, class_weights=prepared.extra["class_weights"])
+
+
+def predictions(model: nn.Module, batches: Any) -> tuple[list[int], Any, float]:
+    """(true labels, log-probabilities (N, K), summed NLL) over every batch."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    ys, lps, nll = [], [], 0.0
+    with torch.no_grad():
+        for b in batches:
+            lp = torch.log_softmax(model(b._replace(labels=None)).logits.float(), -1)  # (B, K)
+            ys += b.labels.tolist()
+            nll -= float(lp.gather(1, b.labels[:, None]).sum())
+            lps.append(lp)
+    model.train(was_training)
+    return ys, torch.cat(lps), nll
+
+
+def validate(model: nn.Module, batches: Any) -> dict[str, float]:
+    """Mean NLL (monitored), accuracy and error rate on the validation part."""
+    ys, lp, nll = predictions(model, batches)
+    acc = sum(int(p == y) for p, y in zip(lp.argmax(1).tolist(), ys, strict=True)) / len(ys)
+    return {"nll": nll / len(ys), "accuracy": acc, "error_rate": 1 - acc}
+
+
+def report(model: nn.Module, batches: Any, labels: list[str]) -> dict[str, Any]:
+    """{"accuracy", "macro_f1", "nll", "examples", "per_class", "confusion"}."""
+    from rnnlab.metrics import classification_report
+
+    ys, lp, nll = predictions(model, batches)
+    r = classification_report(ys, lp.argmax(1).tolist(), labels)
+    return {**r, "nll": nll / max(len(ys), 1)}
+
+
+def baselines(prepared: Prepared, level: str) -> dict[str, Any]:
+    """Majority class and multinomial naive Bayes (char 1-4-grams, or word 1-2-grams), fitted
+    on the training part, scored on the test part."""
+    from rnnlab.metrics import classification_report
+    from rnnlab.models.naive_bayes import NaiveBayes, majority_class
+
+    parts, labels = prepared.extra["parts"], prepared.extra["labels"]
+    train, test = parts["train"], parts["test"]
+    if not test:
+        return {}
+    y_train = labels.encode(lab for _, lab in train)
+    y_test = labels.encode(lab for _, lab in test)
+    major = majority_class(y_train)
+    nb = NaiveBayes(level=level, n_min=1, n_max=4 if level == "char" else 2)
+    nb.fit([t for t, _ in train], y_train, len(labels))
+    out = {}
+    for name, pred in (("majority", [major] * len(test)),
+                       ("naive_bayes", list(nb.predict([t for t, _ in test])))):
+        r = classification_report(y_test, [int(p) for p in pred], labels.itos)
+        out[name] = {k: r[k] for k in ("accuracy", "macro_f1", "examples")}
+    out["naive_bayes"]["features"] = (f"{level} {nb.n_min}-{nb.n_max}-grams, add-"
+                                      f"{nb.alpha:g} smoothing")
+    return out
+
+
+def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> dict[str, Any]:
+    """Validation and test figures, the baselines on the same split, the confusion matrix
+    (confusion.png, confusion.txt)."""
+    from rnnlab.plots import plot_confusion
+
+    labels = prepared.extra["labels"].itos
+    result: dict[str, Any] = {}
+    if prepared.val is not None:
+        result["val"] = report(model, prepared.val.epoch(0), labels)
+    test = prepared.extra["test"]
+    if test is not None:
+        result["test"] = report(model, test.epoch(0), labels)
+        cm = result["test"]["confusion"]
+        plot_confusion(cm, labels, out / "confusion.png")
+        (out / "confusion.txt").write_text(confusion_text(cm, labels))
+    result["baselines"] = baselines(prepared, cfg.data.level)
+    return result
+
+
+# -- using a trained model -------------------------------------------------------------------
+def _tok_labels(loaded: Loaded) -> tuple[Any, Any]:
+    from rnnlab.tokenizers import LabelVocab, Tokenizer
+
+    return (Tokenizer.from_dict(loaded.payload["tokenizer"]),
+            LabelVocab.from_dict(loaded.payload["labels"]))
+
+
+def evaluate(loaded: Loaded, data: str | None = None, split: str = "test") -> dict[str, Any]:
+    """{"accuracy", "macro_f1", "nll", "examples", "per_class"} on a file (the run's format)
+    or on the run's own split."""
+    from rnnlab.batching import ClassBatches
+
+    cfg = loaded.cfg
+    tok, labels = _tok_labels(loaded)
+    if data is not None:
+        exs = read(cfg.data, data, "--data")
+    else:
+        if split not in ("val", "test"):
+            raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
+        exs = splits(cfg.data)[0][split]
+    if not exs:
+        raise RnnlabError(f"nothing to evaluate: the {split if data is None else 'file'} holds "
+                          "no examples")
+    y = labels.encode((lab for _, lab in exs), "--data label")
+    b = ClassBatches([tok.encode(t) for t, _ in exs], y, cfg.train.eval_batch_size)
+    r = report(loaded.model, b.epoch(0), labels.itos)
+    r.pop("confusion")
+    return r
+
+
+def predict(loaded: Loaded, texts: list[str], top_k: int | None = None) -> list[dict]:
+    """The `top_k` most probable classes of each text, with probabilities."""
+    import torch
+
+    from rnnlab.batching import ClassBatches
+
+    tok, labels = _tok_labels(loaded)
+    k = min(top_k or 3, len(labels))
+    if k < 1:
+        raise RnnlabError(f"--top-k must be >= 1, got {top_k}")
+    b = ClassBatches([tok.encode(t) for t in texts], None, len(texts) or 1)
+    with torch.no_grad():
+        p = torch.softmax(loaded.model(next(iter(b.epoch(0)))).logits.float(), -1)  # (N, K)
+    top = p.topk(k, dim=1)
+    return [{"text": t, "top": [[labels.itos[j], float(v)] for v, j in zip(vals, idx,
+                                                                          strict=True)]}
+            for t, vals, idx in zip(texts, top.values.tolist(), top.indices.tolist(),
+                                    strict=True)]
+
+
+# -- what the CLI prints ---------------------------------------------------------------------
+def confusion_text(cm: list[list[int]], labels: list[str]) -> str:
+    w = max(6, *(len(x) for x in labels))
+    head = " " * w + " " + " ".join(f"{x[:w]:>{w}}" for x in labels)
+    rows = [f"{labels[i]:<{w}} " + " ".join(f"{c:>{w}}" for c in row) for i, row in
+            enumerate(cm)]
+    return "true \\ predicted\n" + head + "\n" + "\n".join(rows) + "\n"
+
+
+def fmt(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "n/a"
+    return (f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  nll "
+            f"{m.get('nll', float('nan')):.4f}  ({m['examples']} examples)")
+
+
+def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
+    e = i["examples"]
+    return [f"data: {i['source']}  ({e['examples']} examples, {e['duplicates']} exact "
+            f"duplicates{' dropped' if e['kept'] < e['examples'] else ''}, "
+            f"{e['conflicting_texts']} texts with conflicting labels; split train "
+            f"{i['sizes']['train']} | val {i['sizes']['val']} | test {i['sizes']['test']}; "
+            f"{i['classes']} classes, vocabulary {i['vocab_size']})",
+            f"model: {i['model']}  ({i['params']:,} parameters)  run folder: {out}"]
+
+
+def describe_eval(e: dict[str, Any]) -> str:
+    s = f"step {e['step']:>6}  train {e['train_loss']:.4f}"
+    if "val_nll" in e:
+        s += f"  val nll {e['val_nll']:.4f}  accuracy {e['val_accuracy']:.4f}"
+    return s + f"  lr {e['lr']:.2e}  {e['time']:.0f}s"
+
+
+def describe(final: dict[str, Any]) -> list[str]:
+    lines = [f"validation: {fmt(final.get('val'))}", f"test:       {fmt(final.get('test'))}"]
+    for name, m in final.get("baselines", {}).items():
+        lines.append(f"  {name:<12} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}"
+                     " (same test part)")
+    return lines
+
+
+def default_out_name(cfg: RunConfig) -> str:
+    return f"{Path(cfg.data.data).stem if cfg.data.data else 'data'}-classify-{cfg.model.model}"
