@@ -34,7 +34,7 @@ import torch
 
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
-from rnnlab.models.base import ClassBatch, LMBatch
+from rnnlab.models.base import ClassBatch, CondBatch, LMBatch
 from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 Partition = Literal["sequential", "random"]
@@ -80,6 +80,11 @@ class PaddedBatches:
 
     def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[LMBatch]:
         """Batches of one epoch, from batch index `start` (to resume mid-epoch exactly)."""
+        for _, batch in self.indexed_epoch(epoch, start):
+            yield batch
+
+    def indexed_epoch(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[list[int], LMBatch]]:
+        """(indices of the sequences, batch) of one epoch."""
         n = len(self.seqs)
         order = (
             torch.randperm(n, generator=seeded_generator(self.seed, epoch)).tolist()
@@ -87,7 +92,7 @@ class PaddedBatches:
         )
         for b in range(start, len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            yield pad_batch([self.seqs[i] for i in idx])
+            yield idx, pad_batch([self.seqs[i] for i in idx])
 
 
 class BpttStream:
@@ -247,6 +252,26 @@ class ClassBatches:
                  if self.shuffle else list(range(n)))
         for b in range(start, len(self)):
             yield self.batch(order[b * self.batch_size : (b + 1) * self.batch_size])
+
+
+class CondBatches:
+    """Sequences with a class each, as `PaddedBatches` (<bos> ... / ... <eos>, padded) plus
+    the class ids (`CondBatch`), reshuffled every epoch from (seed, epoch) when `shuffle`."""
+
+    def __init__(self, seqs: Sequence[Sequence[int]], labels: Sequence[int], batch_size: int,
+                 shuffle: bool = False, seed: int = 0) -> None:
+        self.lines = PaddedBatches(seqs, batch_size, shuffle, seed)
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def num_tokens(self) -> int:
+        return self.lines.num_tokens()
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[CondBatch]:
+        for idx, b in self.lines.indexed_epoch(epoch, start):
+            yield CondBatch(b.inputs, b.targets, b.lengths, self.labels[idx], True)
 
 
 def windows(ids: np.ndarray | Sequence[int], context: int) -> tuple[np.ndarray, np.ndarray]:

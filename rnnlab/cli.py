@@ -271,12 +271,30 @@ def _note(line: str | None) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     dc = _decode_config(args)
     loaded = _load(args, "generate")
+    if loaded.task == "conditional":
+        return _print_conditional(loaded, [args.condition], dc, args)
+    if args.condition is not None:
+        raise RnnlabError("--condition is for conditional runs (--task conditional); drop it")
     lm = TASKS["lm"]
     _note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, [args.prompt], "--prompt"))
     num = 1 if args.strategy in ("greedy", "beam_search") else args.num
     for s in lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, num, args.prompt,
                          args.seed):
         print(s)
+    return 0
+
+
+def _print_conditional(loaded, conditions: list[str | None], dc, args) -> int:
+    """Samples of each condition, marked new / in training set (as `make demo` marks names)."""
+    task = TASKS["conditional"]
+    seen = task.training_texts(loaded)
+    num = 1 if args.strategy in ("greedy", "beam_search") else args.num
+    for c in conditions:
+        for s in task.generate(loaded, c or "", dc, num, args.prompt, args.seed):
+            if args.json:
+                print(json.dumps({"condition": c, "text": s, "new": s not in seen}))
+            else:
+                print(f"{c}\t{s:<24} {'in training set' if s in seen else 'new'}")
     return 0
 
 
@@ -302,6 +320,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """The task's own prediction: continuations of prompts (lm), future values (forecast)."""
     loaded = _load(args, "predict")
+    if loaded.task == "conditional":
+        if not args.inputs:
+            raise RnnlabError("give the classes to generate for as INPUT arguments")
+        args.prompt = ""
+        return _print_conditional(loaded, args.inputs, _decode_config(args), args)
     if loaded.task == "classify":
         if not args.inputs:
             raise RnnlabError("nothing to classify: give TEXT arguments")
@@ -416,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("run", help="run folder or checkpoint file")
     g.add_argument("--prompt", default="", help="text to continue")
     g.add_argument("--num", type=_positive_int, default=10, help="samples to draw")
+    g.add_argument("--condition", help="conditional runs: the class to generate for")
+    g.add_argument("--json", action="store_true", help="conditional runs: one JSON per sample")
     _add_decoding(g)
     g.add_argument("--threads", type=_positive_int)
     g.set_defaults(func=cmd_generate)
@@ -433,7 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "forecast forecasts beyond the series" + for_tasks("predict"))
     pr.add_argument("run", help="run folder or checkpoint file")
     pr.add_argument("inputs", nargs="*", help="lm: prompts to continue; classify: texts")
-    pr.add_argument("--json", action="store_true", help="lm: one JSON object per input")
+    pr.add_argument("--json", action="store_true", help="one JSON object per input")
+    pr.add_argument("--num", type=_positive_int, default=5,
+                    help="conditional: samples per class")
     pr.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
     pr.add_argument("--out", help="forecast: CSV file (default RUN/forecast.csv)")
     _add_decoding(pr)

@@ -30,8 +30,10 @@ CONTEXT = {
            "decay_start": ["--schedule", "step"], "momentum": ["--optimizer", "sgd"]},
     "forecast": {},
     "classify": {"fold": ["--cv", "100"]},
+    "conditional": {},
 }
-BASE = {"lm": [], "forecast": [], "classify": ["--data", "x.tsv"]}  # what a task needs
+BASE = {"lm": [], "forecast": [], "classify": ["--data", "x.tsv"],  # what a task needs
+        "conditional": ["--data", "x.tsv"]}
 
 
 def numeric_fields():

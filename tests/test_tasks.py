@@ -23,7 +23,8 @@ FAST = ["--max-steps", "2", "--eval-every", "1", "--threads", "1", "--no-progres
 DATA = {"lm": lambda f: ["--data", str(f["names"]), "--embedding-dim", "8", "--samples", "1"],
         "forecast": lambda f: ["--task", "forecast", "--data", str(f["series"]), "--season",
                                "12", "--horizon", "3", "--context", "12"],
-        "classify": lambda f: ["--task", "classify", "--data", str(f["labeled"])]}
+        "classify": lambda f: ["--task", "classify", "--data", str(f["labeled"])],
+        "conditional": lambda f: ["--task", "conditional", "--data", str(f["labeled"])]}
 EXTRA = {("lm", "ngram"): ["--order", "3"]}
 PAIRS = [(t, m) for t, mod in TASKS.items()
          for m in mod.ModelConfig.__dataclass_fields__["model"].metadata["choices"]]
@@ -56,7 +57,8 @@ def runs(files, tmp_path_factory) -> dict[str, Path]:
     """One trained run of each task."""
     d = tmp_path_factory.mktemp("runs")
     out = {}
-    for task, model in (("lm", "gru"), ("forecast", "gru"), ("classify", "gru")):
+    for task, model in (("lm", "gru"), ("forecast", "gru"), ("classify", "gru"),
+                        ("conditional", "gru")):
         out[task] = d / task
         assert main(["train", *DATA[task](files), "--model", model, *FAST,
                      "--out", str(out[task])]) == 0
@@ -74,8 +76,8 @@ def test_every_task_and_model_trains_evaluates_predicts(task, model, files, tmp_
     capsys.readouterr()
     assert main(["evaluate", str(out), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
-    assert {"lm": "nll", "classify": "macro_f1"}.get(task, "model") in m
-    extra = ["Rossi", "Tanaka"] if task == "classify" else []
+    assert {"lm": "nll", "classify": "macro_f1", "conditional": "nll"}.get(task, "model") in m
+    extra = {"classify": ["Rossi", "Tanaka"], "conditional": ["Italian"]}.get(task, [])
     assert main(["predict", str(out), *extra, "--json", "--max-new-tokens", "4"]) == 0
     printed = capsys.readouterr().out
     assert printed.strip()

@@ -76,3 +76,13 @@ class ClassBatch(NamedTuple):
     lengths: Tensor  # (B,) int64 real lengths (>= 1)
     labels: Tensor | None  # (B,) int64 class ids; None when only predicting
     reset: bool = True  # every sequence starts from an empty state
+
+
+class CondBatch(NamedTuple):
+    """One batch of a conditional language model: sequences and the class of each."""
+
+    inputs: Tensor  # (B, T) int64: <bos> w1 .. wn, <pad>=0 after each sequence's end
+    targets: Tensor  # (B, T) int64: w1 .. wn <eos>, IGNORE_INDEX on padding
+    lengths: Tensor  # (B,) real lengths (n + 1)
+    labels: Tensor  # (B,) int64 class ids, the condition
+    reset: bool = True

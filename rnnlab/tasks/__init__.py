@@ -16,9 +16,10 @@ from typing import Any
 
 from rnnlab.config import SECTIONS, TrainConfig, check_section, overlay
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks import classify, forecast, lm
+from rnnlab.tasks import classify, conditional, forecast, lm
 
-TASKS: dict[str, ModuleType] = {lm.NAME: lm, forecast.NAME: forecast, classify.NAME: classify}
+TASKS: dict[str, ModuleType] = {
+    m.NAME: m for m in (lm, forecast, classify, conditional)}
 DEFAULT_TASK = lm.NAME
 
 

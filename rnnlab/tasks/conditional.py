@@ -1,0 +1,247 @@
+"""Conditional generation (the notes' "fixed input", one-to-many): a sequence from a single
+input, here a character language model conditioned on a class, p(x_1..x_n | c) =
+prod_t p(x_t | x_<t, c), e.g. a surname given its language.
+
+Data flow: labeled examples (`tasks/labeled.py`: tsv or folder, deduplicated, stratified
+split) -> tokenizer and `LabelVocab` from the training part -> `batching.CondBatches`
+(<bos> w1..wn / w1..wn <eos>, padded, with the class ids) -> `models.conditional.ConditionalLM`
+(the class as the initial state, or concatenated to every input). To show what the condition
+buys, `finish` also trains the same architecture without the class (`condition="none"`) on
+the same split with the same budget, and reports both NLLs per character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rnnlab.config import param
+from rnnlab.errors import RnnlabError
+from rnnlab.tasks.base import Loaded, Prepared
+from rnnlab.tasks.labeled import LabeledDataConfig, check_labeled, splits
+
+if TYPE_CHECKING:  # type hints only: no import at run time
+    from torch import nn
+
+    from rnnlab.decoding import DecodeConfig
+    from rnnlab.tasks import RunConfig
+
+NAME = "conditional"
+TITLE = "conditional generation"
+COMMANDS = ("evaluate", "generate", "predict")
+MONITOR = "nll"
+UNCONDITIONED = "unconditioned.pt"  # the twin without the class, in the run folder
+
+
+@dataclass
+class DataConfig(LabeledDataConfig):
+    pass
+
+
+@dataclass
+class ModelConfig:
+    model: str = param("gru", "rnn (Elman), gru, lstm", choices=("rnn", "gru", "lstm"),
+                       noun="conditional model")
+    condition: str = param("concat", "how the class enters: init (its embedding is the initial "
+                           "state) or concat (beside every input)", choices=("init", "concat"))
+    class_dim: int = param(32, "class embedding size", ge=1, le=1 << 16)
+    embedding_dim: int = param(64, "embedding size", ge=1, le=1 << 16)
+    hidden_size: int = param(256, "hidden units per layer", ge=1, le=1 << 16)
+    num_layers: int = param(1, "stacked recurrent layers", ge=1, le=64)
+    dropout: float = param(0.1, "dropout probability", ge=0, lt=1)
+    impl: str = param("fused", "fused (torch.nn) or loop (hand-written cells)",
+                      choices=("fused", "loop"))
+    unconditioned: bool = param(True, "also train the same model without the class, for "
+                                "comparison (twice the training time)")
+
+
+def check(cfg: RunConfig, given: set[str] | None) -> None:
+    check_labeled(cfg.data, given, NAME)
+
+
+# -- training --------------------------------------------------------------------------------
+def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
+    from collections import Counter
+
+    from rnnlab.batching import CondBatches
+    from rnnlab.tokenizers import LabelVocab, Tokenizer
+
+    d, tc = cfg.data, cfg.train
+    parts, record = splits(d)
+    counts = Counter(label for _, label in parts["train"])
+    if not counts:
+        raise RnnlabError("the training part holds no examples; pass more data")
+    if resume is not None:
+        tok = Tokenizer.from_dict(resume["tokenizer"])
+        labels = LabelVocab.from_dict(resume["labels"])
+    else:
+        tok = Tokenizer.fit([t for t, _ in parts["train"]], d.level, d.min_freq, d.max_vocab)
+        labels = LabelVocab(counts)
+
+    def source(part: str, batch_size: int, shuffle: bool) -> CondBatches | None:
+        exs = parts[part]
+        if not exs:
+            return None
+        y = labels.encode((lab for _, lab in exs), f"a label of the {part} part")
+        return CondBatches([tok.encode(t) for t, _ in exs], y, batch_size, shuffle, tc.seed)
+
+    train = source("train", tc.batch_size, True)
+    info = {"source": d.data, "examples": record["dedupe"], "classes": len(labels),
+            "sizes": record["sizes"], "vocab_size": len(tok), "model": cfg.model.model,
+            "condition": cfg.model.condition, "train_tokens": train.num_tokens()}
+    return Prepared(train, source("val", tc.eval_batch_size, False), record,
+                    {"tokenizer": tok.to_dict(), "labels": labels.to_dict()}, info,
+                    extra={"parts": parts, "tokenizer": tok, "labels": labels,
+                           "test": source("test", tc.eval_batch_size, False)})
+
+
+def model_for(cfg: RunConfig, vocab_size: int, num_classes: int, condition: str) -> nn.Module:
+    from rnnlab.models.conditional import ConditionalLM
+
+    m = cfg.model
+    return ConditionalLM(vocab_size=vocab_size, num_classes=num_classes, cell=m.model,
+                         embedding_dim=m.embedding_dim, hidden_size=m.hidden_size,
+                         num_layers=m.num_layers, dropout=m.dropout, impl=m.impl,
+                         condition=condition, class_dim=m.class_dim)
+
+
+def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
+    return model_for(cfg, prepared.info["vocab_size"], prepared.info["classes"],
+                     cfg.model.condition)
+
+
+def validate(model: nn.Module, batches: Any) -> dict[str, Any]:
+    from rnnlab.metrics import evaluate
+
+    return evaluate(model, batches)
+
+
+def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> dict[str, Any]:
+    """Conditioned NLL per character on validation and test; with --unconditioned, the same
+    architecture trained without the class on the same split and budget (unconditioned.pt)."""
+    import torch
+
+    from rnnlab.checkpoint import rebuild_model, save_checkpoint
+    from rnnlab.metrics import evaluate
+    from rnnlab.trainer import Trainer
+
+    def scores(net: nn.Module) -> dict[str, Any]:
+        return {split: evaluate(net, b.epoch(0)) for split, b in
+                (("val", prepared.val), ("test", prepared.extra["test"])) if b is not None}
+
+    result = {"conditioned": scores(model)}
+    if cfg.model.unconditioned:
+        torch.manual_seed(cfg.train.seed)
+        twin = model_for(cfg, prepared.info["vocab_size"], prepared.info["classes"], "none")
+        best: dict[str, Any] = {}
+
+        def keep_best(net: nn.Module, batches: Any) -> dict[str, Any]:
+            m = evaluate(net, batches)
+            if m["nll"] < best.get("nll", float("inf")):
+                best.update(nll=m["nll"], state={k: v.clone() for k, v in
+                                                 net.state_dict().items()})
+            return m
+
+        Trainer(cfg.train, None, None, {}, eval_fn=keep_best).fit(twin, prepared.train,
+                                                                   prepared.val)
+        if "state" in best:
+            twin.load_state_dict(best["state"])
+        save_checkpoint(out / UNCONDITIONED, {"model_class": type(twin).__name__,
+                                              "hparams": dict(twin.hparams),
+                                              "model_state": twin.state_dict()})
+        twin = rebuild_model({"model_class": type(twin).__name__, "hparams": twin.hparams,
+                              "model_state": twin.state_dict()})
+        result["unconditioned"] = scores(twin)
+    return result
+
+
+# -- using a trained model -------------------------------------------------------------------
+def _tok_labels(loaded: Loaded) -> tuple[Any, Any]:
+    from rnnlab.tokenizers import LabelVocab, Tokenizer
+
+    return (Tokenizer.from_dict(loaded.payload["tokenizer"]),
+            LabelVocab.from_dict(loaded.payload["labels"]))
+
+
+def evaluate(loaded: Loaded, data: str | None = None, split: str = "test") -> dict[str, Any]:
+    """{"nll", "ppl", "bpc", "tokens"} of the conditioned model on a file or the run's split,
+    and "unconditioned": the same for the twin trained without the class, when present."""
+    from rnnlab.batching import CondBatches
+    from rnnlab.checkpoint import load_checkpoint, rebuild_model
+    from rnnlab.metrics import evaluate as evaluate_batches
+    from rnnlab.tasks.labeled import read
+
+    cfg = loaded.cfg
+    tok, labels = _tok_labels(loaded)
+    if data is not None:
+        exs = read(cfg.data, data, "--data")
+    else:
+        if split not in ("val", "test"):
+            raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
+        exs = splits(cfg.data)[0][split]
+    if not exs:
+        raise RnnlabError("nothing to evaluate: no examples")
+    y = labels.encode((lab for _, lab in exs), "--data label")
+    b = CondBatches([tok.encode(t) for t, _ in exs], y, cfg.train.eval_batch_size)
+    m = evaluate_batches(loaded.model, b.epoch(0))
+    twin = loaded.path.parent / UNCONDITIONED
+    if twin.is_file():
+        m["unconditioned"] = evaluate_batches(rebuild_model(load_checkpoint(twin)), b.epoch(0))
+    return m
+
+
+def generate(loaded: Loaded, condition: str, dc: DecodeConfig, num: int, prompt: str = "",
+             seed: int = 0) -> list[str]:
+    """`num` sequences of class `condition` (continuing `prompt`, if given)."""
+    import torch
+
+    from rnnlab.decoding import generate as decode
+    from rnnlab.tokenizers import BOS_ID
+
+    dc.check()
+    tok, labels = _tok_labels(loaded)
+    if not condition:
+        raise RnnlabError(f"--condition is needed: one of {', '.join(labels.itos[:20])}")
+    c = labels.encode([condition], "--condition")[0]
+    ids = [BOS_ID, *tok.encode_strict(prompt, "--prompt")] if prompt else [BOS_ID]
+    if dc.strategy == "beam_search":
+        num = 1
+    g = torch.Generator().manual_seed(seed)
+    rows = decode(loaded.model, [ids] * num, dc, g, condition=torch.full((num,), c))
+    return [prompt + tok.decode(r) for r in rows]
+
+
+def training_texts(loaded: Loaded) -> set[str]:
+    return {t for t, _ in splits(loaded.cfg.data)[0]["train"]}
+
+
+# -- what the CLI prints ---------------------------------------------------------------------
+def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
+    e = i["examples"]
+    return [f"data: {i['source']}  ({e['examples']} examples, {e['duplicates']} exact "
+            f"duplicates; split train {i['sizes']['train']} | val {i['sizes']['val']} | test "
+            f"{i['sizes']['test']}; {i['classes']} classes, vocabulary {i['vocab_size']})",
+            f"model: {i['model']}, condition {i['condition']}  ({i['params']:,} parameters)  "
+            f"run folder: {out}"]
+
+
+def describe_eval(e: dict[str, Any]) -> str:
+    s = f"step {e['step']:>6}  train {e['train_loss']:.4f}"
+    if "val_nll" in e:
+        s += f"  val {e['val_nll']:.4f}"
+    return s + f"  lr {e['lr']:.2e}  {e['time']:.0f}s"
+
+
+def describe(final: dict[str, Any]) -> list[str]:
+    lines = []
+    for name in ("conditioned", "unconditioned"):
+        for split, m in final.get(name, {}).items():
+            lines.append(f"{name:<13} {split:<4} nll {m['nll']:.4f} nats/char  ppl "
+                         f"{m['ppl']:.3f}  ({m['tokens']} tokens)")
+    return lines
+
+
+def default_out_name(cfg: RunConfig) -> str:
+    stem = Path(cfg.data.data).stem if cfg.data.data else "data"
+    return f"{stem}-conditional-{cfg.model.model}"

@@ -1,0 +1,90 @@
+"""Labeled examples, shared by the tasks that read them (classify, conditional): the data
+config, the readers by format, the split (stratified, explicit files, or a --cv fold).
+
+A part of the task layer, not a task: it holds what two tasks would otherwise each write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rnnlab.config import BIG, param
+from rnnlab.errors import RnnlabError
+
+
+@dataclass
+class LabeledDataConfig:
+    data: str | None = param(None, "tsv: a file of TEXT<TAB>LABEL lines; folder: a folder of "
+                             "one file per label, one example per line")
+    format: str = param("tsv", "tsv (label in --label-column) or folder (label = file stem, or "
+                        "suffix when the files share a stem)", choices=("tsv", "folder"))
+    label_column: int = param(-1, "tsv: the label's column (0-based)", ge=0, le=1 << 16,
+                              special={-1: "the last column"})
+    glob: str = param("*.txt", "folder: which files are classes, e.g. 'rt-polarity.*'")
+    encoding: str = param("utf-8", "text encoding of the files, e.g. cp1252")
+    level: str = param("char", "char or word tokens", choices=("char", "word"))
+    val_data: str | None = param(None, "explicit validation file (else a stratified split)")
+    test_data: str | None = param(None, "explicit test file")
+    split_seed: int = param(1337, "seed of the stratified split and the folds", ge=0,
+                            le=(1 << 63) - 1)
+    val_fraction: float = param(0.1, "validation fraction of each class", ge=0, lt=1)
+    test_fraction: float = param(0.1, "test fraction of each class", ge=0, lt=1)
+    dedupe: bool = param(True, "drop exact duplicate (text, label) examples before splitting")
+    min_freq: int = param(1, "drop tokens rarer than this from the vocabulary", ge=1, le=BIG)
+    max_vocab: int | None = param(None, "keep at most this many tokens (specials included)",
+                                  ge=5, le=BIG)
+
+
+def read(d: LabeledDataConfig, path: str, what: str) -> list[tuple[str, str]]:
+    from rnnlab.datasets import read_labeled_folder, read_labeled_tsv
+
+    if d.format == "folder":
+        return read_labeled_folder(path, d.glob, d.encoding, what)
+    return read_labeled_tsv(path, d.label_column, d.encoding, what)
+
+
+def splits(d: Any) -> tuple[dict[str, list], dict[str, Any]]:
+    """The train/val/test examples and a record of how they were made."""
+    from rnnlab.datasets import dedupe, stratified_folds, stratified_split
+
+    examples, report = dedupe(read(d, d.data, "--data"), drop=d.dedupe)
+    if d.val_data or d.test_data:
+        parts = {"train": examples,
+                 "val": read(d, d.val_data, "--val-data") if d.val_data else [],
+                 "test": read(d, d.test_data, "--test-data") if d.test_data else []}
+        method = "explicit files"
+    elif getattr(d, "cv", None) is not None:
+        folds = stratified_folds(examples, d.cv, d.split_seed)
+        k = d.fold or 0
+        rest = [ex for i, f in enumerate(folds) if i != k for ex in f]
+        train, val, _ = stratified_split(rest, d.split_seed, d.val_fraction, 0.0)
+        parts = {"train": train, "val": val, "test": folds[k]}
+        method = f"stratified {d.cv}-fold, fold {k} is test; validation from the other folds"
+    else:
+        train, val, test = stratified_split(examples, d.split_seed, d.val_fraction,
+                                            d.test_fraction)
+        parts = {"train": train, "val": val, "test": test}
+        method = ("stratified: each class shuffled with random.Random(split_seed), "
+                  "test | val | train")
+    train_texts = {t for t, _ in parts["train"]}
+    record = {"source": d.data, "format": d.format, "method": method, "dedupe": report,
+              "split_seed": d.split_seed,
+              "sizes": {k: len(v) for k, v in parts.items()},
+              "test_in_train": sum(t in train_texts for t, _ in parts["test"])}
+    return parts, record
+
+
+def check_labeled(d: Any, given: set[str] | None, task: str) -> None:
+    """Combinations of the labeled-data fields."""
+    if d.data is None:
+        raise RnnlabError(f"--task {task} needs --data: a TEXT<TAB>LABEL file (--format tsv) "
+                          "or a folder of one file per label (--format folder)")
+    if d.val_fraction + d.test_fraction >= 1:
+        raise RnnlabError(f"--val-fraction {d.val_fraction} + --test-fraction "
+                          f"{d.test_fraction} must be < 1 to leave training data; lower them")
+    if given:
+        if d.format == "tsv" and "data.glob" in given:
+            raise RnnlabError("--glob applies to --format folder; drop it")
+        if d.format == "folder" and "data.label_column" in given:
+            raise RnnlabError("--label-column applies to --format tsv; drop it")
