@@ -1,0 +1,185 @@
+"""Classification and conditional generation on real labeled data, every run through the CLI.
+
+Suites (each row one `rnnlab train` command; the baselines, majority class and multinomial
+naive Bayes, are computed by the same run on the same split):
+  names        names_by_language, deduplicated stratified split: accuracy and macro-F1
+  sms          the held-out SMS spam collection, defaults only (never tuned on)
+  mr           sentence polarity, 10-fold cross-validation
+  conditional  names_by_language: NLL per character conditioned vs unconditioned, samples,
+               and the share of samples the names classifier assigns to the intended language
+
+    python benchmarks/classify.py --suite names --threads 1 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_section  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = "../shared/data"
+NAMES = ["--task", "classify", "--data", f"{DATA}/names_by_language", "--format", "folder"]
+BUDGET = ["--max-time", "120", "--clock", "cpu", "--max-steps", "100000"]
+SUITES: dict[str, list[tuple[str, list[str]]]] = {
+    "names": [
+        ("GRU, last state", [*NAMES, "--model", "gru", "--pool", "last", *BUDGET]),
+        ("bi-GRU, mean", [*NAMES, "--model", "gru", "--bidirectional", "--pool", "mean",
+                          *BUDGET]),
+        ("bi-LSTM, attention", [*NAMES, "--model", "lstm", "--bidirectional", "--pool",
+                                "attention", *BUDGET]),
+        ("bi-GRU, max, balanced weights", [*NAMES, "--model", "gru", "--bidirectional",
+                                           "--pool", "max", "--class-weights", "balanced",
+                                           *BUDGET]),
+    ],
+    "sms": [("defaults", ["--task", "classify", "--data", f"{DATA}/heldout_labeled/"
+                          "SMSSpamCollection", "--label-column", "0"])],
+    "mr": [("bi-GRU, mean, words, 10-fold", [
+        "--task", "classify", "--data", f"{DATA}/sentiment_mr", "--format", "folder",
+        "--glob", "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--min-freq",
+        "2", "--model", "gru", "--bidirectional", "--pool", "mean", "--cv", "10",
+        "--max-time", "60", "--clock", "cpu", "--max-steps", "100000"])],
+    "conditional": [
+        ("GRU, class concatenated to every input", [
+            "--task", "conditional", "--data", f"{DATA}/names_by_language", "--format",
+            "folder", "--condition", "concat", "--max-time", "180", "--clock", "cpu",
+            "--max-steps", "100000"]),
+        ("GRU, class as the initial state", [
+            "--task", "conditional", "--data", f"{DATA}/names_by_language", "--format",
+            "folder", "--condition", "init", "--max-time", "180", "--clock", "cpu",
+            "--max-steps", "100000", "--no-unconditioned"]),
+    ],
+}
+LANGUAGES = ("Spanish", "German", "Japanese", "Russian", "Irish")
+RESULTS = ROOT / "benchmarks" / "results" / "classify.json"
+
+
+def run(cmd: list[str]) -> str:
+    r = subprocess.run([sys.executable, "-m", "rnnlab", *cmd], cwd=ROOT, capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed: rnnlab {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return r.stdout
+
+
+def run_suite(suite: str, threads: int, rows: list[str] | None) -> dict:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out: dict = {}
+    for i, (label, args) in enumerate(SUITES[suite]):
+        if rows and str(i) not in rows:
+            continue
+        folder = f"runs/bench-{suite}-{stamp}/{i}"
+        cmd = ["train", *args, "--threads", str(threads), "--no-progress", "--out", folder]
+        t0 = time.perf_counter()
+        run(cmd)
+        entry = {"label": label, "command": "rnnlab " + " ".join(cmd),
+                 "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d")}
+        run_dir = ROOT / folder
+        if (run_dir / "cv.json").is_file():
+            entry["cv"] = json.loads((run_dir / "cv.json").read_text())
+        else:
+            entry["final"] = json.loads((run_dir / "final.json").read_text())
+        if suite == "conditional":
+            entry["samples"] = {c: json.loads("[" + ",".join(run(
+                ["generate", folder, "--condition", c, "--num", "10", "--json", "--seed", "1"]
+            ).splitlines()) + "]") for c in LANGUAGES}
+        out[str(i)] = entry
+        print(f"{suite} {label}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def classifier_agreement(results: dict, classifier_run: str | None) -> None:
+    """The share of generated names a trained names classifier assigns to the intended class."""
+    if not classifier_run:
+        return
+    for entry in results.get("conditional", {}).values():
+        hits = total = 0
+        for c, rows in entry.get("samples", {}).items():
+            texts = [r["text"] for r in rows if r["text"]]
+            if not texts:
+                continue
+            out = run(["predict", classifier_run, *texts, "--top-k", "1", "--json"])
+            preds = [json.loads(line)["top"][0][0] for line in out.splitlines()]
+            hits += sum(p == c for p in preds)
+            total += len(preds)
+        entry["classifier_agreement"] = hits / total if total else None
+        entry["classifier_run"] = classifier_run
+
+
+def _row(label: str, m: dict) -> str:
+    return f"| {label} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
+
+
+def render(suite: str, entries: dict) -> str:
+    lines = []
+    for e in entries.values():
+        lines += [f"**{e['label']}** ({e['date']}, {e['seconds']:.0f} s wall): `{e['command']}`",
+                  ""]
+        if "cv" in e:
+            cv = e["cv"]
+            lines += [f"| {cv['folds']}-fold CV (test folds) | accuracy | macro-F1 |",
+                      "|---|---:|---:|"]
+            for name in ("model", "naive_bayes", "majority"):
+                a, f = cv[f"{name}_accuracy"], cv[f"{name}_macro_f1"]
+                lines.append(f"| {name} | {a['mean']:.4f} ± {a['std']:.4f} | "
+                             f"{f['mean']:.4f} ± {f['std']:.4f} |")
+        elif suite == "conditional":
+            f = e["final"]
+            lines += ["| model | val NLL/char | test NLL/char |", "|---|---:|---:|"]
+            for name in ("conditioned", "unconditioned"):
+                if name in f:
+                    lines.append(f"| {name} | {f[name]['val']['nll']:.4f} | "
+                                 f"{f[name]['test']['nll']:.4f} |")
+            if e.get("classifier_agreement") is not None:
+                lines += ["", f"Samples the names classifier (`{e['classifier_run']}`) assigns "
+                          f"to the intended language: {e['classifier_agreement']:.1%}"]
+            lines += [""] + [f"- {c}: " + ", ".join(r["text"] + ("" if r["new"] else "*")
+                                                      for r in rows)
+                             for c, rows in e.get("samples", {}).items()]
+            lines.append("(`*`: a name of the training set)")
+        else:
+            f = e["final"]
+            lines += ["| test part | accuracy | macro-F1 |", "|---|---:|---:|",
+                      _row("model", f["test"])]
+            for name, m in f["baselines"].items():
+                lines.append(_row(name, m))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", choices=sorted(SUITES), required=True)
+    ap.add_argument("--rows", help="comma-separated row numbers of the suite (default: all)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--classifier-run", help="conditional: a names classifier run to check "
+                    "the samples with")
+    ap.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
+    ap.add_argument("--render-only", action="store_true")
+    args = ap.parse_args()
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if not args.render_only:
+        results.setdefault(args.suite, {}).update(run_suite(
+            args.suite, args.threads, args.rows.split(",") if args.rows else None))
+        if args.suite == "conditional":
+            classifier_agreement(results, args.classifier_run)
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    table = render(args.suite, results.get(args.suite, {}))
+    print(table)
+    if args.write:
+        write_section(f"classify_{args.suite}", table, heading={
+            "names": "Classification: names_by_language (deduplicated, stratified)",
+            "sms": "Classification: SMS spam (held out, defaults)",
+            "mr": "Classification: sentence polarity (MR), cross-validation",
+            "conditional": "Conditional generation: surnames by language"}[args.suite])
+
+
+if __name__ == "__main__":
+    main()
