@@ -67,3 +67,12 @@ class CountModel(Protocol):
     """A model estimated by counting: `fit_counts` replaces gradient training."""
 
     def fit_counts(self, sequences: list[list[int]]) -> None: ...
+
+
+class ClassBatch(NamedTuple):
+    """One batch of labeled sequences (classification)."""
+
+    inputs: Tensor  # (B, T) int64 token ids, <pad>=0 after each sequence's end
+    lengths: Tensor  # (B,) int64 real lengths (>= 1)
+    labels: Tensor | None  # (B,) int64 class ids; None when only predicting
+    reset: bool = True  # every sequence starts from an empty state
