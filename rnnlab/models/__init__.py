@@ -42,6 +42,7 @@ MODEL_MODULES: dict[str, str] = {
     "NGramLM": "rnnlab.models.ngram",
     "Forecaster": "rnnlab.models.forecaster",
     "SequenceClassifier": "rnnlab.models.classifier",
+    "NaiveBayes": "rnnlab.models.naive_bayes",
 }
 
 
