@@ -41,6 +41,7 @@ MODEL_MODULES: dict[str, str] = {
     "WindowLM": "rnnlab.models.window",
     "NGramLM": "rnnlab.models.ngram",
     "Forecaster": "rnnlab.models.forecaster",
+    "ConditionalLM": "rnnlab.models.conditional",
 }
 
 

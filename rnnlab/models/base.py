@@ -67,3 +67,14 @@ class CountModel(Protocol):
     """A model estimated by counting: `fit_counts` replaces gradient training."""
 
     def fit_counts(self, sequences: list[list[int]]) -> None: ...
+
+
+class CondBatch(NamedTuple):
+    """One batch for a class-conditioned language model: `inputs[:, t]` and the class
+    `labels` predict `targets[:, t]` (`ConditionalLM`)."""
+
+    inputs: Tensor  # (B, T) int64 token ids, <pad>=0 after each sequence's end
+    targets: Tensor  # (B, T) int64, IGNORE_INDEX on padding
+    lengths: Tensor | None  # (B,) real lengths for padded batches; None when all are full
+    labels: Tensor  # (B,) int64 class of each sequence, in [0, num_classes)
+    reset: bool = True  # False: continue from the previous batch's state
