@@ -228,9 +228,13 @@ def _load(args: argparse.Namespace, command: str):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     loaded = _load(args, "evaluate")
-    if loaded.task == "classify":
-        m = TASKS["classify"].evaluate(loaded, args.data, args.split)
-        print(json.dumps(m) if args.json else TASKS["classify"].fmt(m))
+    if loaded.task in ("classify", "conditional"):  # labeled examples: a file or a split
+        if args.format is not None or args.horizon is not None or args.eval_rows is not None:
+            raise RnnlabError(f"a {loaded.task} run reads --data in its own format: drop "
+                              "--format/--horizon/--eval-rows")
+        task = TASKS[loaded.task]
+        m = task.evaluate(loaded, args.data, args.split)
+        print(json.dumps(m) if args.json else "\n".join(task.describe_evaluation(m)))
         return 0
     if loaded.task == "forecast":
         if args.data is not None or args.format is not None:

@@ -47,8 +47,9 @@ def read_text(path: str | Path, what: str = "--data", encoding: str = "utf-8") -
         raise RnnlabError(f"--encoding {encoding!r} is not a codec Python knows; e.g. utf-8, "
                           "cp1252, latin-1") from None
     except UnicodeDecodeError as e:
+        name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
         raise RnnlabError(
-            f"{what}: file {str(p)!r} is not valid {encoding} (bad byte at offset {e.start}); "
+            f"{what}: file {str(p)!r} is not valid {name} (bad byte at offset {e.start}); "
             "pass its --encoding (e.g. cp1252) or convert it, e.g. `iconv -f latin1 -t utf-8`"
         ) from None
     return text.replace("\r\n", "\n")

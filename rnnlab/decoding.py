@@ -3,10 +3,11 @@
 Shapes: B batch (rows decoded together), K beams, V vocabulary.
 
 Every strategy runs the prompt once (`prefill`), then feeds one token at a time (`step`),
-carrying the recurrent state; no model re-reads its history per token. Logits transforms
-(temperature, top-k, top-p) compose in that order, as in Hugging Face generation.
-`reread_sample` is the slow baseline that re-runs the whole context per token, kept for the
-benchmark that shows what carrying the state saves.
+carrying the recurrent state; no model re-reads its history per token. A conditional model
+(`ConditionalLM`) gets its class through `condition`, passed on as `prefill(prompt, condition)`.
+Logits transforms (temperature, top-k, top-p) compose in that order, as in Hugging Face
+generation. `reread_sample` is the slow baseline that re-runs the whole context per token,
+kept for the benchmark that shows what carrying the state saves.
 """
 
 from __future__ import annotations
@@ -93,15 +94,23 @@ def generate(
     prompts: list[list[int]],
     cfg: DecodeConfig,
     generator: torch.Generator | None = None,
+    condition: Tensor | None = None,
 ) -> list[list[int]]:
     """Continue each prompt (ids, starting with <bos>); returns the new ids of each row,
-    without the final <eos>."""
+    without the final <eos>. `condition` (B,) gives a conditional model each row's class
+    (`model.prefill(prompt, condition)`); without it the model is called as `prefill(prompt)`."""
     cfg.check()
     model.eval()
+    if condition is not None and len(condition) != len(prompts):
+        raise ValueError(f"one condition per prompt: got {len(condition)} for {len(prompts)}")
     if cfg.strategy == "beam_search":
-        return [beam_search(model, p, cfg.num_beams, cfg.max_new_tokens)[0][0] for p in prompts]
+        return [
+            beam_search(model, p, cfg.num_beams, cfg.max_new_tokens,
+                        None if condition is None else int(condition[i]))[0][0]
+            for i, p in enumerate(prompts)
+        ]
     prompt = _prompt_tensor(prompts)  # (B, T)
-    logits, state = model.prefill(prompt)
+    logits, state = _prefill(model, prompt, condition)
     B = prompt.shape[0]
     never = _never(torch.zeros(logits.shape[-1]))  # (V,): -inf at <pad>, <bos>
     plain = cfg.temperature == 1.0 and cfg.top_k is None and cfg.top_p is None
@@ -131,11 +140,16 @@ def generate(
 
 @torch.no_grad()
 def beam_search(
-    model: nn.Module, prompt: list[int], num_beams: int, max_new_tokens: int
+    model: nn.Module, prompt: list[int], num_beams: int, max_new_tokens: int,
+    condition: int | None = None,
 ) -> list[tuple[list[int], float]]:
     """Beams by total log-probability; a hypothesis ends at <eos> (its score counts the <eos>)
-    or after `max_new_tokens`. Returns up to `num_beams` (ids, log-prob), best first."""
-    logits, state = model.prefill(torch.tensor([prompt], dtype=torch.long))
+    or after `max_new_tokens`. Returns up to `num_beams` (ids, log-prob), best first.
+    `condition` is a conditional model's class id for the whole search."""
+    cond = None if condition is None else torch.tensor([condition], dtype=torch.long)
+    logits, state = _prefill(model, torch.tensor([prompt], dtype=torch.long), cond)
+    # a model whose state is more than recurrent tensors says how its rows follow the beams
+    reorder = getattr(model, "reorder_state", None) or _select
     beams: list[tuple[list[int], float]] = [([], 0.0)]
     finished: list[tuple[list[int], float]] = []
     for t in range(max_new_tokens):
@@ -168,11 +182,18 @@ def beam_search(
             break
         idx = torch.tensor([k for k, _ in keep])
         tokens = torch.tensor([v for _, v in keep])
-        state = _select(state, idx)
+        state = reorder(state, idx)
         logits, state = model.step(tokens, state)
     finished.extend(beams)  # hypotheses cut by max_new_tokens compete as they stand
     finished.sort(key=lambda b: -b[1])
     return finished[:num_beams]
+
+
+def _prefill(model: nn.Module, prompt: Tensor, condition: Tensor | None) -> tuple[Tensor, State]:
+    # unconditional models keep their one-argument prefill
+    if condition is None:
+        return model.prefill(prompt)
+    return model.prefill(prompt, condition)
 
 
 def _select(state: State | None, idx: Tensor) -> State | None:

@@ -43,6 +43,7 @@ MODEL_MODULES: dict[str, str] = {
     "Forecaster": "rnnlab.models.forecaster",
     "SequenceClassifier": "rnnlab.models.classifier",
     "NaiveBayes": "rnnlab.models.naive_bayes",
+    "ConditionalLM": "rnnlab.models.conditional",
 }
 
 

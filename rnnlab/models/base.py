@@ -79,10 +79,11 @@ class ClassBatch(NamedTuple):
 
 
 class CondBatch(NamedTuple):
-    """One batch of a conditional language model: sequences and the class of each."""
+    """One batch for a class-conditioned language model: `inputs[:, t]` and the class
+    `labels` predict `targets[:, t]` (`ConditionalLM`)."""
 
-    inputs: Tensor  # (B, T) int64: <bos> w1 .. wn, <pad>=0 after each sequence's end
-    targets: Tensor  # (B, T) int64: w1 .. wn <eos>, IGNORE_INDEX on padding
-    lengths: Tensor  # (B,) real lengths (n + 1)
-    labels: Tensor  # (B,) int64 class ids, the condition
-    reset: bool = True
+    inputs: Tensor  # (B, T) int64 token ids, <pad>=0 after each sequence's end
+    targets: Tensor  # (B, T) int64, IGNORE_INDEX on padding
+    lengths: Tensor | None  # (B,) real lengths for padded batches; None when all are full
+    labels: Tensor  # (B,) int64 class of each sequence, in [0, num_classes)
+    reset: bool = True  # False: continue from the previous batch's state

@@ -261,6 +261,10 @@ def fmt(m: dict[str, Any] | None) -> str:
             f"{m.get('nll', float('nan')):.4f}  ({m['examples']} examples)")
 
 
+def describe_evaluation(m: dict[str, Any]) -> list[str]:
+    return [fmt(m)]
+
+
 def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
     e = i["examples"]
     return [f"data: {i['source']}  ({e['examples']} examples, {e['duplicates']} exact "

@@ -217,6 +217,16 @@ def training_texts(loaded: Loaded) -> set[str]:
 
 
 # -- what the CLI prints ---------------------------------------------------------------------
+def describe_evaluation(m: dict[str, Any]) -> list[str]:
+    lines = [f"conditioned    nll {m['nll']:.4f} nats/char  ppl {m['ppl']:.3f}  "
+             f"({m['tokens']} tokens)"]
+    if "unconditioned" in m:
+        u = m["unconditioned"]
+        lines.append(f"unconditioned  nll {u['nll']:.4f} nats/char  ppl {u['ppl']:.3f}  "
+                     f"(the same model trained without the class)")
+    return lines
+
+
 def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
     e = i["examples"]
     return [f"data: {i['source']}  ({e['examples']} examples, {e['duplicates']} exact "
