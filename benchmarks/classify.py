@@ -116,7 +116,29 @@ def _row(label: str, m: dict) -> str:
     return f"| {label} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
 
 
+def render_split(entries: dict) -> str:
+    """One table for runs on one split: each model's test figures, then the baselines (the
+    same for every run, since they depend on the split alone)."""
+    rows = list(entries.values())
+    first = rows[0]["final"]
+    lines = [f"Test part: {first['test']['examples']} examples, the same deduplicated "
+             "stratified split (seed 1337, 10% validation, 10% test) for every row.", "",
+             "| model | test accuracy | test macro-F1 | wall s | command |",
+             "|---|---:|---:|---:|---|"]
+    for e in rows:
+        t = e["final"]["test"]
+        lines.append(f"| {e['label']} | {t['accuracy']:.4f} | {t['macro_f1']:.4f} | "
+                     f"{e['seconds']:.0f} | `{e['command']}` |")
+    for name, m in first["baselines"].items():
+        label = {"majority": "majority class", "naive_bayes": "multinomial naive Bayes ("
+                 + m.get("features", "n-grams") + ")"}.get(name, name)
+        lines.append(f"| {label} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | | (same runs) |")
+    return "\n".join(lines) + f"\n\nDate: {rows[0]['date']}.\n"
+
+
 def render(suite: str, entries: dict) -> str:
+    if suite in ("names", "sms"):
+        return render_split(entries)
     lines = []
     for e in entries.values():
         lines += [f"**{e['label']}** ({e['date']}, {e['seconds']:.0f} s wall): `{e['command']}`",
