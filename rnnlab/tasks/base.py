@@ -46,3 +46,11 @@ class Loaded:
     model: Any  # nn.Module
     payload: dict[str, Any]
     path: Path  # the checkpoint file read
+
+
+def eval_line(e: dict[str, Any]) -> str:
+    """The line an evaluation event prints (tasks whose validation metric is `nll`)."""
+    s = f"step {e['step']:>6}  train {e['train_loss']:.4f}"
+    if "val_nll" in e:
+        s += f"  val {e['val_nll']:.4f}"
+    return s + f"  lr {e['lr']:.2e}  {e['time']:.0f}s"

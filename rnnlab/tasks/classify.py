@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 from rnnlab.config import param
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.base import Loaded, Prepared
-from rnnlab.tasks.labeled import LabeledDataConfig, check_labeled, read, splits
+from rnnlab.tasks.labeled import (
+    LabeledDataConfig,
+    check_labeled,
+    encoded,
+    read,
+    splits,
+    vocabularies,
+)
 
 if TYPE_CHECKING:  # type hints only: no import at run time
     from torch import nn
@@ -68,30 +75,18 @@ def check(cfg: RunConfig, given: set[str] | None) -> None:
 
 
 def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
-    from collections import Counter
-
     from rnnlab.batching import ClassBatches
-    from rnnlab.tokenizers import LabelVocab, Tokenizer
 
     d, tc = cfg.data, cfg.train
     parts, record = splits(d)
-    counts = Counter(label for _, label in parts["train"])
+    tok, labels, counts = vocabularies(d, parts, resume)
     if len(counts) < 2:
         raise RnnlabError(f"the training part holds {len(counts)} class(es) "
                           f"({', '.join(counts) or 'none'}); a classifier needs two or more")
-    if resume is not None:
-        tok = Tokenizer.from_dict(resume["tokenizer"])
-        labels = LabelVocab.from_dict(resume["labels"])
-    else:
-        tok = Tokenizer.fit([t for t, _ in parts["train"]], d.level, d.min_freq, d.max_vocab)
-        labels = LabelVocab(counts)
 
     def source(part: str, batch_size: int, shuffle: bool) -> ClassBatches | None:
-        exs = parts[part]
-        if not exs:
-            return None
-        y = labels.encode((lab for _, lab in exs), f"a label of the {part} part")
-        return ClassBatches([tok.encode(t) for t, _ in exs], y, batch_size, shuffle, tc.seed)
+        data = encoded(parts, part, tok, labels)
+        return ClassBatches(*data, batch_size, shuffle, tc.seed) if data else None
 
     n = sum(counts.values())
     weights = ([n / (len(labels) * counts[c]) for c in labels.itos]

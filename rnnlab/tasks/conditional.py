@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from rnnlab.config import param
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks.base import Loaded, Prepared
-from rnnlab.tasks.labeled import LabeledDataConfig, check_labeled, splits
+from rnnlab.tasks.base import Loaded, Prepared, eval_line
+from rnnlab.tasks.labeled import (
+    LabeledDataConfig,
+    check_labeled,
+    encoded,
+    splits,
+    vocabularies,
+)
 
 if TYPE_CHECKING:  # type hints only: no import at run time
     from torch import nn
@@ -62,29 +68,17 @@ def check(cfg: RunConfig, given: set[str] | None) -> None:
 
 # -- training --------------------------------------------------------------------------------
 def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
-    from collections import Counter
-
     from rnnlab.batching import CondBatches
-    from rnnlab.tokenizers import LabelVocab, Tokenizer
 
     d, tc = cfg.data, cfg.train
     parts, record = splits(d)
-    counts = Counter(label for _, label in parts["train"])
+    tok, labels, counts = vocabularies(d, parts, resume)
     if not counts:
         raise RnnlabError("the training part holds no examples; pass more data")
-    if resume is not None:
-        tok = Tokenizer.from_dict(resume["tokenizer"])
-        labels = LabelVocab.from_dict(resume["labels"])
-    else:
-        tok = Tokenizer.fit([t for t, _ in parts["train"]], d.level, d.min_freq, d.max_vocab)
-        labels = LabelVocab(counts)
 
     def source(part: str, batch_size: int, shuffle: bool) -> CondBatches | None:
-        exs = parts[part]
-        if not exs:
-            return None
-        y = labels.encode((lab for _, lab in exs), f"a label of the {part} part")
-        return CondBatches([tok.encode(t) for t, _ in exs], y, batch_size, shuffle, tc.seed)
+        data = encoded(parts, part, tok, labels)
+        return CondBatches(*data, batch_size, shuffle, tc.seed) if data else None
 
     train = source("train", tc.batch_size, True)
     info = {"source": d.data, "examples": record["dedupe"], "classes": len(labels),
@@ -237,10 +231,7 @@ def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
 
 
 def describe_eval(e: dict[str, Any]) -> str:
-    s = f"step {e['step']:>6}  train {e['train_loss']:.4f}"
-    if "val_nll" in e:
-        s += f"  val {e['val_nll']:.4f}"
-    return s + f"  lr {e['lr']:.2e}  {e['time']:.0f}s"
+    return eval_line(e)
 
 
 def describe(final: dict[str, Any]) -> list[str]:

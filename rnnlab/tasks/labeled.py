@@ -88,3 +88,29 @@ def check_labeled(d: Any, given: set[str] | None, task: str) -> None:
             raise RnnlabError("--glob applies to --format folder; drop it")
         if d.format == "folder" and "data.label_column" in given:
             raise RnnlabError("--label-column applies to --format tsv; drop it")
+
+
+def vocabularies(d: Any, parts: dict[str, list], resume: dict[str, Any] | None
+                 ) -> tuple[Any, Any, dict[str, int]]:
+    """The tokenizer and LabelVocab of the training part (the checkpoint's on resume, never
+    refitted) and the class counts of the training part."""
+    from collections import Counter
+
+    from rnnlab.tokenizers import LabelVocab, Tokenizer
+
+    counts = Counter(label for _, label in parts["train"])
+    if resume is not None:
+        return (Tokenizer.from_dict(resume["tokenizer"]),
+                LabelVocab.from_dict(resume["labels"]), counts)
+    tok = Tokenizer.fit([t for t, _ in parts["train"]], d.level, d.min_freq, d.max_vocab)
+    return tok, LabelVocab(counts), counts
+
+
+def encoded(parts: dict[str, list], part: str, tok: Any, labels: Any
+            ) -> tuple[list[list[int]], list[int]] | None:
+    """(token ids, class ids) of one part, or None when it is empty."""
+    exs = parts[part]
+    if not exs:
+        return None
+    y = labels.encode((lab for _, lab in exs), f"a label of the {part} part")
+    return [tok.encode(t) for t, _ in exs], y

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rnnlab.config import BIG, flag, param
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks.base import Loaded, Prepared
+from rnnlab.tasks.base import Loaded, Prepared, eval_line
 
 if TYPE_CHECKING:  # type hints only: no import at run time
     from torch import nn
@@ -467,10 +467,7 @@ def describe_ready(info: dict[str, Any], out: Path) -> list[str]:
 
 
 def describe_eval(e: dict[str, Any]) -> str:
-    s = f"step {e['step']:>6}  train {e['train_loss']:.4f}"
-    if "val_nll" in e:
-        s += f"  val {e['val_nll']:.4f}"
-    return s + f"  lr {e['lr']:.2e}  {e['time']:.0f}s"
+    return eval_line(e)
 
 
 def describe(final: dict[str, Any]) -> list[str]:
