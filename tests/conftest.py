@@ -56,3 +56,14 @@ def user_error(capsys):
         return lines[0]
 
     return run
+
+
+@pytest.fixture
+def labeled_tsv(tmp_path: Path) -> Path:
+    """Sixteen surnames of two languages as TEXT<TAB>LABEL lines."""
+    f = tmp_path / "d.tsv"
+    f.write_text("".join(f"{w}\t{lab}\n" for lab, ws in (
+        ("it", ["rossi", "russo", "ferrari", "bianchi", "romano", "greco", "gallo", "conti"]),
+        ("ja", ["sato", "suzuki", "tanaka", "ito", "kato", "abe", "yamada", "sasaki"]))
+        for w in ws))
+    return f

@@ -106,18 +106,9 @@ FAST = ["--task", "classify", "--max-steps", "3", "--eval-every", "1", "--thread
         "--no-progress", "--hidden-size", "8", "--embedding-dim", "8", "--batch-size", "4"]
 
 
-def _tsv(tmp_path: Path) -> Path:
-    f = tmp_path / "d.tsv"
-    f.write_text("".join(f"{w}\t{lab}\n" for lab, ws in (
-        ("it", ["rossi", "russo", "ferrari", "bianchi", "romano", "greco", "gallo", "conti"]),
-        ("ja", ["sato", "suzuki", "tanaka", "ito", "kato", "abe", "yamada", "sasaki"]))
-        for w in ws))
-    return f
-
-
-def test_cli_trains_evaluates_and_predicts_with_baselines(tmp_path, capsys):
+def test_cli_trains_evaluates_and_predicts_with_baselines(tmp_path, capsys, labeled_tsv):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(_tsv(tmp_path)), *FAST, "--pool", "attention",
+    assert main(["train", "--data", str(labeled_tsv), *FAST, "--pool", "attention",
                  "--bidirectional", "--class-weights", "balanced", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "naive_bayes" in printed and "majority" in printed
@@ -132,9 +123,9 @@ def test_cli_trains_evaluates_and_predicts_with_baselines(tmp_path, capsys):
     assert all(abs(sum(p for _, p in r["top"]) - 1) < 1e-5 for r in rows)
 
 
-def test_cli_cross_validation_reports_mean_and_std(tmp_path, capsys):
+def test_cli_cross_validation_reports_mean_and_std(tmp_path, capsys, labeled_tsv):
     out = tmp_path / "cv"
-    assert main(["train", "--data", str(_tsv(tmp_path)), *FAST, "--cv", "3",
+    assert main(["train", "--data", str(labeled_tsv), *FAST, "--cv", "3",
                  "--out", str(out)]) == 0
     s = json.loads((out / "cv.json").read_text())
     assert s["folds"] == 3 and len(s["model_accuracy"]["folds"]) == 3
@@ -144,8 +135,8 @@ def test_cli_cross_validation_reports_mean_and_std(tmp_path, capsys):
     assert sum(tests) == 16  # the folds partition the data
 
 
-def test_bad_classification_input_gives_one_error_line(tmp_path, user_error):
-    good = _tsv(tmp_path)
+def test_bad_classification_input_gives_one_error_line(tmp_path, user_error, labeled_tsv):
+    good = labeled_tsv
     run = tmp_path / "run"
     assert main(["train", "--data", str(good), *FAST, "--out", str(run)]) == 0
     one = tmp_path / "one.tsv"

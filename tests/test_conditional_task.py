@@ -11,19 +11,10 @@ FAST = ["--task", "conditional", "--max-steps", "4", "--eval-every", "2", "--thr
         "--no-progress", "--hidden-size", "16", "--embedding-dim", "8", "--batch-size", "4"]
 
 
-def _tsv(tmp_path):
-    f = tmp_path / "d.tsv"
-    f.write_text("".join(f"{w}\t{lab}\n" for lab, ws in (
-        ("it", ["rossi", "russo", "ferrari", "bianchi", "romano", "greco", "gallo", "conti"]),
-        ("ja", ["sato", "suzuki", "tanaka", "ito", "kato", "abe", "yamada", "sasaki"]))
-        for w in ws))
-    return f
-
-
-def test_conditional_run_reports_both_models_and_generates_by_class(tmp_path, capsys,
+def test_conditional_run_reports_both_models_and_generates_by_class(tmp_path, capsys, labeled_tsv,
                                                                     user_error):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(_tsv(tmp_path)), *FAST, "--condition", "init",
+    assert main(["train", "--data", str(labeled_tsv), *FAST, "--condition", "init",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "conditioned" in printed and "unconditioned" in printed
