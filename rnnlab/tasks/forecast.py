@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from rnnlab.config import BIG, param
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.base import Loaded, Prepared
 
 if TYPE_CHECKING:  # type hints only: no import at run time
+    import numpy as np
     from torch import nn
 
     from rnnlab.models.forecaster import Forecaster
@@ -115,6 +114,7 @@ def needs_difference(train: np.ndarray, alpha: float = 0.05) -> bool:
     """KPSS test (Kwiatkowski et al. 1992) of level stationarity on the training part: True
     when it is rejected at `alpha`, the rule auto.arima uses to choose d (Hyndman & Khandakar
     2008). Trending series (airline, FTSE) are differenced; cycling ones (sunspots) are not."""
+    import numpy as np
     from statsmodels.tsa.stattools import kpss
 
     with warnings.catch_warnings():  # p-values outside KPSS's table are clipped, with a warning
@@ -123,12 +123,16 @@ def needs_difference(train: np.ndarray, alpha: float = 0.05) -> bool:
 
 
 def _digest(values: np.ndarray) -> str:
+    import numpy as np
+
     return hashlib.sha256(np.asarray(values, np.float64).tobytes()).hexdigest()[:16]
 
 
 # -- training --------------------------------------------------------------------------------
 def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
     """Series -> chronological split -> scaler (training part only) -> window sources."""
+    import numpy as np
+
     from rnnlab.forecast_auto import choose
     from rnnlab.series import Scaler, SeriesWindows, resolve
 
@@ -194,6 +198,8 @@ def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> d
 # -- using a trained model -------------------------------------------------------------------
 def _run_series(loaded: Loaded) -> np.ndarray:
     """The run's series, refused if the file changed since training."""
+    import numpy as np
+
     payload = loaded.payload
     values = np.asarray(load_series(loaded.cfg.data).values, np.float64)
     split = payload["split"]
@@ -214,6 +220,8 @@ def residual_quantiles(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-step residual quantiles (H,), (H,) of the model on the windows of [lo, hi), which
     must be data the model was not fitted on."""
+    import numpy as np
+
     from rnnlab.series import model_forecasts, series_origins
 
     if not 0 < level < 1:
@@ -237,6 +245,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Rolling-origin errors on the run's test (or val) part for the model and baselines:
     {"model": {"mae", "rmse", "mase"}, "naive": {...}, ..., "horizon": H, "by_step": ...}."""
+    import numpy as np
+
     from rnnlab.baselines import BASELINES, baseline_forecasts, naive, seasonal_naive
     from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale
     from rnnlab.series import Scaler, model_forecasts, series_origins
@@ -325,6 +335,8 @@ def forecast_future(
     """Forecast `horizon` steps (default: the trained H) after the last observed value;
     write CSV and PNG."""
     import csv
+
+    import numpy as np
 
     from rnnlab.series import Scaler, model_forecasts
 
