@@ -240,7 +240,33 @@ def predict(loaded: Loaded, texts: list[str], top_k: int | None = None) -> list[
                                     strict=True)]
 
 
+def cv_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation over the folds' test figures (the `finish` of each fold),
+    for the model and each baseline."""
+    import statistics
+
+    summary: dict[str, Any] = {"folds": len(folds)}
+    for name in ("model", "majority", "naive_bayes"):
+        for key in ("accuracy", "macro_f1"):
+            v = [f["test"][key] if name == "model" else f["baselines"][name][key]
+                 for f in folds]
+            summary[f"{name}_{key}"] = {"mean": statistics.mean(v),
+                                        "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                                        "folds": v}
+    return summary
+
+
 # -- what the CLI prints ---------------------------------------------------------------------
+def describe_cv(summary: dict[str, Any]) -> list[str]:
+    lines = [f"{summary['folds']}-fold cross-validation (test folds), mean +- standard "
+             "deviation:"]
+    for name in ("model", "majority", "naive_bayes"):
+        a, f = summary[f"{name}_accuracy"], summary[f"{name}_macro_f1"]
+        lines.append(f"  {name:<12} accuracy {a['mean']:.4f} +- {a['std']:.4f}  macro-F1 "
+                     f"{f['mean']:.4f} +- {f['std']:.4f}")
+    return lines
+
+
 def confusion_text(cm: list[list[int]], labels: list[str]) -> str:
     w = max(6, *(len(x) for x in labels))
     head = " " * w + " " + " ".join(f"{x[:w]:>{w}}" for x in labels)
