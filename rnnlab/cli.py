@@ -1,8 +1,8 @@
 """Command line: `rnnlab train | evaluate | generate | score | predict | diagnose | forecast`.
 
 Flags (parser.py) -> `tasks.make_config` -> one library call -> print. `train`'s flags come
-tasks' config dataclasses (one table, `flag_table`); every other subcommand dispatches on the
-task its run recorded. All printing lives here or in a task's `describe*` functions.
+from the tasks' config dataclasses (one table, flags.py); every other subcommand dispatches
+on the task its run recorded. All printing lives here or in a task's `describe*` functions.
 User mistakes print one line `error: ...` and exit with status 2.
 Nothing here imports torch at module level: `rnnlab --help` stays fast.
 """
