@@ -40,10 +40,9 @@ def test_more_budget_never_shrinks_the_model_or_its_regularization(level, vocab)
                                                                    36_000.0)]
     hidden = [r["hidden_size"] for r in rows]
     drops = [r["dropout"] for r in rows]
-    evals = [r["eval_every"] for r in rows]
     assert hidden == sorted(hidden) and hidden[-1] > hidden[0]
     assert drops == sorted(drops)
-    assert evals == sorted(evals)
+    assert all(r["eval_every"] >= 50 for r in rows)
 
 
 def test_time_budget_is_not_cut_short_by_steps():
