@@ -67,13 +67,15 @@ def text_defaults(
 
     * Budget first. A run of a few CPU-minutes is far from convergence on anything but a tiny
       text, so what it reaches is set by how many optimizer *updates* it makes: batch
-      32 x 64 reached in 50 s what batch 64 x 128 reached in 165 s on PTB characters. So
+      32 x 64 passed in 50 CPU-s what batch 64 x 128 reached in 180 s on PTB characters. So
       the batch stays small (32 x 64) and the lr high (5e-3, AdamW, cosine to 10% over the
       budget, 50 warm-up steps); `max_steps` is unbounded when only `max_time` is given, so
       the cosine anneals over the time budget and ends the run there.
     * Width from the token budget: tokens = seconds x the measured throughput at that width;
-      the widest LSTM whose budget still gives >= 2 tokens per parameter (512 for 3 minutes,
-      768 for 10). A wider net learns more per token but sees too few of them.
+      the widest LSTM whose budget still gives >= 2 tokens per parameter: 512 for 3 minutes;
+      for 10 minutes 768 on an alphabet of <= 58 symbols (PTB characters: 54), 512 on larger
+      ones, whose output layer tips the count. A wider net learns more per token but sees
+      too few of them.
     * Dropout from the passes the budget makes over the text (epochs = budget tokens /
       train_tokens): 0 within one epoch, +0.08 per doubling, at most 0.5 (The Time Machine,
       161k characters, makes ~15 passes in 3 minutes: 0.3).
@@ -86,8 +88,9 @@ def text_defaults(
 
     Word level: a tied 2-layer LSTM (E = H, Press & Wolf 2017) with bf16 + the fused output
     layer (the output layer dominates at V ~ 10k, BENCHMARKS.md PTB throughput), batch 32 x 35,
-    lr 3e-3, width from the token budget as above but at >= 1 token per parameter, and
-    dropout from the epochs, scale 0.15, at most 0.5.
+    lr 3e-3, width from the token budget as above but at >= 1 token per parameter (200, the
+    smallest, when no width qualifies: at V ~ 16k the output layer alone outweighs the
+    10-minute budget), and dropout from the epochs, scale 0.15, at most 0.5.
     """
     if level not in ("char", "word"):
         raise ValueError(f"level must be 'char' or 'word', got {level!r}")
