@@ -182,7 +182,7 @@ def overlay(cfg: Any, d: dict[str, Any], source: str, foreign: Any = None) -> se
     `foreign(section, key)` may name the task a key belongs to, for a better error."""
     given = set()
     for section, values in d.items():
-        if section == "task":
+        if section in ("task", "explicit"):
             continue
         if section not in SECTIONS or not isinstance(values, dict):
             raise RnnlabError(

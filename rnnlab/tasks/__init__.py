@@ -32,6 +32,9 @@ class RunConfig:
     data: Any = None  # None: the task's DataConfig() defaults
     model: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
+    # "section.key" of the values set by a flag or a TOML key (make_config); None when built
+    # in Python. Defaults that adapt to the data (lm --defaults auto) leave these alone.
+    explicit: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.data is None or self.model is None:
@@ -106,6 +109,7 @@ def make_config(
     given = overlay(cfg, file, source, _foreign(task))
     if flags:
         given |= overlay(cfg, flags, "flags", _foreign(task))
+    cfg.explicit = sorted(given)
     return validate(cfg, given), given
 
 
@@ -114,7 +118,9 @@ def config_from_dict(d: dict[str, Any], task: str | None = None) -> RunConfig:
     task are language-model runs unless `task` says otherwise."""
     name = d.get("task") or task or DEFAULT_TASK
     cfg = RunConfig(task=get_task(name, "the saved config's task").NAME)
-    overlay(cfg, {k: v for k, v in d.items() if k != "task"}, "saved config", _foreign(name))
+    overlay(cfg, {k: v for k, v in d.items() if k not in ("task", "explicit")}, "saved config",
+            _foreign(name))
+    cfg.explicit = d.get("explicit")
     return validate(cfg)  # every key is "given" in a saved config: no given-flag checks
 
 

@@ -57,6 +57,10 @@ class DataConfig:
                                   ge=5, le=BIG)
     direction: str = param("l2r", "l2r, or r2l: each line's tokens reversed (its <eos> stays "
                            "last)", choices=("l2r", "r2l"))
+    defaults: str = param("auto", "text format, recurrent models: auto: the fields you do not "
+                          "set are chosen from the text's size and --max-time "
+                          "(rnnlab/lm_defaults.py); fixed: the documented defaults",
+                          choices=("auto", "fixed"))
 
 
 @dataclass
@@ -202,17 +206,57 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
         train_ids = encode_split(tok, d.format, splits.train, d.direction)
     val_ids = encode_split(tok, d.format, splits.val, d.direction)
     test_ids = encode_split(tok, d.format, splits.test, d.direction)
+    auto = apply_text_defaults(cfg, len(train_ids), len(tok)) if resume is None else {}
     train_b = lm_batches(train_ids, d.format, cfg.train, train=True)
     if train_b is None:
         raise RnnlabError("the training split is empty; pass more data or smaller splits")
     val_b = lm_batches(val_ids, d.format, cfg.train, False, cfg.train.stream_val_batch)
     info = {"vocab_size": len(tok), "train_tokens": train_b.num_tokens(),
             "val_tokens": val_b.num_tokens() if val_b else 0, "source": splits.source,
-            "model": cfg.model.model}
+            "model": cfg.model.model, "auto": auto}
     counts = train_ids if d.format == "lines" else [train_ids]
     return Prepared(train_b, val_b, record, {"tokenizer": tok.to_dict()}, info, counts,
                     {"tokenizer": tok, "splits": splits, "val_ids": val_ids,
                      "test_ids": test_ids})
+
+
+def by_section(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: value} -> {"model": {...}, "train": {...}}; KeyError for a name of neither."""
+    import dataclasses
+
+    from rnnlab.config import TrainConfig
+
+    model = {f.name for f in dataclasses.fields(ModelConfig)}
+    train = {f.name for f in dataclasses.fields(TrainConfig)}
+    out: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for key, value in values.items():
+        if key not in model | train:
+            raise KeyError(f"{key!r} is no field of the LM's ModelConfig or TrainConfig")
+        out["model" if key in model else "train"][key] = value
+    return out
+
+
+def apply_text_defaults(cfg: RunConfig, train_tokens: int, vocab_size: int) -> dict[str, Any]:
+    """With `--defaults auto`, a config built from flags or TOML (`cfg.explicit` known), a
+    text stream and a recurrent model: set every field of `lm_defaults.text_defaults` the
+    user did not give. Returns what was set (recorded in the run folder's config.json)."""
+    from rnnlab.lm_defaults import text_defaults
+
+    d, t = cfg.data, cfg.train
+    if d.defaults != "auto" or cfg.explicit is None or d.format != "text" or (
+            cfg.model.model not in RECURRENT):
+        return {}
+    given = set(cfg.explicit)
+    steps = t.max_steps if "train.max_steps" in given else None
+    chosen = {}
+    for section, values in by_section(text_defaults(
+            train_tokens, vocab_size, d.level, t.max_time or None, steps)).items():
+        for key, value in values.items():
+            if f"{section}.{key}" not in given:
+                setattr(getattr(cfg, section), key, value)
+                chosen[key] = value
+    check(cfg, None)  # the chosen values with the given ones
+    return chosen
 
 
 def model_kwargs(cfg: RunConfig) -> dict[str, Any]:
@@ -461,9 +505,14 @@ def fmt_metrics(m: dict[str, Any] | None) -> str:
 
 
 def describe_ready(info: dict[str, Any], out: Path) -> list[str]:
-    return [f"data: {info['source']}  ({info['train_tokens']} training tokens, "
-            f"{info['val_tokens']} validation tokens, vocabulary {info['vocab_size']})",
-            f"model: {info['model']}  ({info['params']:,} parameters)  run folder: {out}"]
+    lines = [f"data: {info['source']}  ({info['train_tokens']} training tokens, "
+             f"{info['val_tokens']} validation tokens, vocabulary {info['vocab_size']})",
+             f"model: {info['model']}  ({info['params']:,} parameters)  run folder: {out}"]
+    if info.get("auto"):
+        lines.append("defaults for this text and budget (--defaults fixed to keep the "
+                     "documented ones): " + ", ".join(f"{flag(k)} {v}" for k, v in
+                                                      info["auto"].items()))
+    return lines
 
 
 def describe_eval(e: dict[str, Any]) -> str:
