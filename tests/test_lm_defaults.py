@@ -67,3 +67,24 @@ def test_rejects_bad_arguments():
         text_defaults(0, 70, "char", 180.0, None)
     with pytest.raises(KeyError):
         by_section({"hidden_sise": 3})
+
+
+def test_the_cli_applies_them_to_unset_fields_only(tmp_path, text_file):
+    import json
+
+    from rnnlab.cli import main
+
+    fast = ["--data", str(text_file), "--format", "text", "--max-steps", "2", "--threads", "1",
+            "--no-progress", "--samples", "0", "--hidden-size", "8", "--seq-len", "16"]
+    assert main(["train", *fast, "--out", str(tmp_path / "auto")]) == 0
+    cfg = json.loads((tmp_path / "auto" / "config.json").read_text())
+    want = text_defaults(len(text_file.read_text()) - 600, 40, "char", None, 2)
+    assert cfg["model"]["hidden_size"] == 8 and cfg["train"]["seq_len"] == 16  # given
+    assert cfg["train"]["max_steps"] == 2
+    for key in ("lr", "warmup", "precision", "weight_decay"):  # not given: the rule's
+        assert cfg["train"][key] == want[key], key
+    assert "model.hidden_size" in cfg["explicit"]
+    assert main(["train", *fast, "--defaults", "fixed", "--out", str(tmp_path / "fixed")]) == 0
+    fixed = json.loads((tmp_path / "fixed" / "config.json").read_text())
+    assert fixed["train"]["lr"] == TrainConfig().lr
+    assert fixed["train"]["precision"] == TrainConfig().precision
