@@ -295,9 +295,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if loaded.task == "classify":
         if not args.inputs:
             raise RnnlabError("nothing to classify: give TEXT arguments")
-        for r in TASKS["classify"].predict(loaded, args.inputs, args.top_k):
+        for r in TASKS["classify"].predict(loaded, args.inputs, args.top_k, args.attention):
             print(json.dumps(r) if args.json else "\t".join(
                 [*(f"{lab} {p:.3f}" for lab, p in r["top"]), r["text"]]))
+            if "attention" in r and not args.json:
+                print("  attention: " + " ".join(f"{w}:{a:.2f}" for w, a in r["attention"]))
         return 0
     if loaded.task == "forecast":
         if args.inputs:
@@ -306,6 +308,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _print_forecast(TASKS["forecast"].forecast_future(loaded, args.horizon, args.out))
     if args.horizon is not None or args.out is not None:
         raise RnnlabError("--horizon/--out are for forecasting runs; drop them")
+    if args.attention:
+        raise RnnlabError("--attention is for classify runs trained with --pool attention")
     dc = _decode_config(args)
     lm = TASKS["lm"]
     prompts = args.inputs or [""]

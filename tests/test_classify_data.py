@@ -121,6 +121,10 @@ def test_cli_trains_evaluates_and_predicts_with_baselines(tmp_path, capsys, labe
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == ["rossi", "sato"]
     assert all(abs(sum(p for _, p in r["top"]) - 1) < 1e-5 for r in rows)
+    assert main(["predict", str(out), "rossi", "--attention", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [c for c, _ in r["attention"]] == list("rossi")  # one weight per character
+    assert abs(sum(a for _, a in r["attention"]) - 1) < 1e-5
 
 
 def test_cli_cross_validation_reports_mean_and_std(tmp_path, capsys, labeled_tsv):

@@ -220,8 +220,10 @@ def evaluate(loaded: Loaded, data: str | None = None, split: str = "test") -> di
     return r
 
 
-def predict(loaded: Loaded, texts: list[str], top_k: int | None = None) -> list[dict]:
-    """The `top_k` most probable classes of each text, with probabilities."""
+def predict(loaded: Loaded, texts: list[str], top_k: int | None = None,
+            attention: bool = False) -> list[dict]:
+    """The `top_k` most probable classes of each text, with probabilities; with `attention`
+    (a model trained with --pool attention) also each token's attention weight."""
     import torch
 
     from rnnlab.batching import ClassBatches
@@ -230,14 +232,21 @@ def predict(loaded: Loaded, texts: list[str], top_k: int | None = None) -> list[
     k = min(top_k or 3, len(labels))
     if k < 1:
         raise RnnlabError(f"--top-k must be >= 1, got {top_k}")
-    b = ClassBatches([tok.encode(t) for t in texts], None, len(texts) or 1)
+    b = next(iter(ClassBatches([tok.encode(t) for t in texts], None, len(texts) or 1).epoch(0)))
     with torch.no_grad():
-        p = torch.softmax(loaded.model(next(iter(b.epoch(0)))).logits.float(), -1)  # (N, K)
+        p = torch.softmax(loaded.model(b).logits.float(), -1)  # (N, K)
+        weights = loaded.model.attention_weights(b).tolist() if attention else None  # (N, T)
     top = p.topk(k, dim=1)
-    return [{"text": t, "top": [[labels.itos[j], float(v)] for v, j in zip(vals, idx,
-                                                                          strict=True)]}
-            for t, vals, idx in zip(texts, top.values.tolist(), top.indices.tolist(),
-                                    strict=True)]
+    rows = []
+    for i, t in enumerate(texts):
+        row: dict[str, Any] = {"text": t, "top": [
+            [labels.itos[j], float(v)] for v, j in zip(top.values[i].tolist(),
+                                                        top.indices[i].tolist(), strict=True)]}
+        if weights is not None:
+            toks = tok.split(t) or [t]
+            row["attention"] = [[w, a] for w, a in zip(toks, weights[i], strict=False)]
+        rows.append(row)
+    return rows
 
 
 def cv_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
