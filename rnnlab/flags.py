@@ -43,6 +43,7 @@ def config_fields() -> Iterator[tuple[str, str, dataclasses.Field, set[type]]]:
 def flag_table() -> dict[str, Flag]:
     """Every config field of every task, once: its section, type and the tasks that have it."""
     table: dict[str, Flag] = {}
+    texts: dict[str, dict[str, list[str]]] = {}  # flag -> help text -> tasks saying it
     for task, section, f, allowed in config_fields():
         kind = bool if bool in allowed else float if float in allowed else \
             int if int in allowed else str
@@ -51,12 +52,15 @@ def flag_table() -> dict[str, Flag]:
             text += f" [{expectation(f, allowed)}]"
         if f.name not in table:
             table[f.name] = Flag(f.name, section, kind, [task], text)
-            continue
+            texts[f.name] = {}
         entry = table[f.name]
         assert entry.section == section and entry.kind is kind, f.name  # one flag, one type
-        entry.tasks.append(task)
-        if text != entry.help and task not in entry.help:
-            entry.help = f"{entry.tasks[0]}: {entry.help}; {task}: {text}"
+        if task not in entry.tasks:
+            entry.tasks.append(task)
+        texts[f.name].setdefault(text, []).append(task)
+    for name, by_text in texts.items():  # tasks that say the same thing share one entry
+        if len(by_text) > 1:
+            table[name].help = "; ".join(f"{', '.join(ts)}: {t}" for t, ts in by_text.items())
     return table
 
 
