@@ -335,8 +335,13 @@ def evaluate(loaded: Loaded, data: str | None = None, fmt: str | None = None,
         raise RnnlabError("nothing to evaluate: the data holds no tokens")
     from rnnlab.tokenizers import UNK_ID
 
-    flat = [t for line in ids for t in line] if cfg.data.format == "lines" else ids
-    unknown = sum(t == UNK_ID for t in flat)
+    unknown = 0
+    if data is not None:  # only a user's file can hold tokens outside the vocabulary
+        import numpy as np
+
+        flat = np.concatenate([np.asarray(x, np.int64) for x in ids] or [np.zeros(0)]) \
+            if cfg.data.format == "lines" else np.asarray(ids)
+        unknown = int((flat == UNK_ID).sum())
     if data is not None and unknown and not unk_allowed(cfg):
         raise RnnlabError(
             f"--data {data!r} holds {unknown} {tok.level}(s) outside the model's vocabulary; "
@@ -380,8 +385,9 @@ def score(loaded: Loaded, texts: list[str]) -> list[dict[str, Any]]:
                     "give at least two tokens"
                 )
             b = LMBatch(torch.tensor([ids[:-1]]), torch.tensor([ids[1:]]), None, True)
-        with torch.no_grad():
-            lp = token_log_probs(model(b).logits, b.targets)[0]  # (T,)
+        with torch.no_grad():  # scored without (T, V) logits where the model can: long texts
+            lp = (model.target_log_probs(b)[0][0] if hasattr(model, "target_log_probs")
+                  else token_log_probs(model(b).logits, b.targets)[0])  # (T,)
         n = int((b.targets[0] >= 0).sum())
         toks = tok.vocab.decode(b.targets[0, :n].tolist())
         logp = lp[:n].tolist()
