@@ -167,6 +167,9 @@ def test_bad_classification_input_gives_one_error_line(tmp_path, user_error, lab
         "--glob applies to --format folder": ["train", "--data", str(good), *FAST,
                                               "--glob", "*.x", "--out", new],
         "nothing to classify": ["predict", str(run)],
+        "--top-k must be >= 1, got 0": ["predict", str(run), "rossi", "--top-k", "0"],
+        "too few for 40 test folds": ["train", "--data", str(good), *FAST, "--cv", "40",
+                                      "--out", new],
     }
     for needle, argv in cases.items():
         assert needle in user_error(argv), needle

@@ -229,9 +229,9 @@ def predict(loaded: Loaded, texts: list[str], top_k: int | None = None,
     from rnnlab.batching import ClassBatches
 
     tok, labels = _tok_labels(loaded)
-    k = min(top_k or 3, len(labels))
-    if k < 1:
-        raise RnnlabError(f"--top-k must be >= 1, got {top_k}")
+    if top_k is not None and top_k < 1:
+        raise RnnlabError(f"--top-k must be >= 1, got {top_k}; e.g. --top-k 3")
+    k = min(3 if top_k is None else top_k, len(labels))
     b = next(iter(ClassBatches([tok.encode(t) for t in texts], None, len(texts) or 1).epoch(0)))
     with torch.no_grad():
         p = torch.softmax(loaded.model(b).logits.float(), -1)  # (N, K)

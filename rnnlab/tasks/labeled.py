@@ -55,6 +55,10 @@ def splits(d: Any) -> tuple[dict[str, list], dict[str, Any]]:
                  "test": read(d, d.test_data, "--test-data") if d.test_data else []}
         method = "explicit files"
     elif getattr(d, "cv", None) is not None:
+        if d.cv > len(examples):
+            raise RnnlabError(f"--cv {d.cv}: the data holds {len(examples)} examples (after "
+                              f"deduplication), too few for {d.cv} test folds; use --cv "
+                              f"{max(2, min(10, len(examples)))} or fewer folds")
         folds = stratified_folds(examples, d.cv, d.split_seed)
         k = d.fold or 0
         rest = [ex for i, f in enumerate(folds) if i != k for ex in f]
