@@ -100,6 +100,40 @@ def run_suite(suite: str, threads: int, rows: list[str] | None) -> dict:
     return out
 
 
+def cv_baselines(args: list[str], folds: int) -> dict:
+    """The baselines alone (majority, naive Bayes, NBSVM with scikit-learn) on the folds of a
+    --cv command's data, through the library calls a run makes (`tasks.labeled.splits`,
+    `tasks.classify.baselines`): the same folds as the neural rows, no network trained."""
+    from rnnlab.flags import given_flags
+    from rnnlab.parser import build_parser
+    from rnnlab.tasks import classify, make_config
+    from rnnlab.tasks.base import Prepared
+    from rnnlab.tasks.labeled import splits, vocabularies
+
+    ns = build_parser().parse_args(["train", *args])
+    per_fold = []
+    t0 = time.perf_counter()
+    for k in range(folds):
+        flags = given_flags(ns, "classify")
+        flags.setdefault("data", {})["fold"] = k
+        cfg, _ = make_config("classify", None, flags)
+        parts, _ = splits(cfg.data)
+        _, labels, _ = vocabularies(cfg.data, parts, None)
+        prep = Prepared(None, None, {}, {}, {}, extra={"parts": parts, "labels": labels})
+        per_fold.append({"baselines": classify.baselines(prep, cfg.data.level)})
+    summary = {"folds": folds}
+    for name in per_fold[0]["baselines"]:
+        for key in ("accuracy", "macro_f1"):
+            v = [f["baselines"][name][key] for f in per_fold]
+            mean = sum(v) / len(v)
+            std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5
+            summary[f"{name}_{key}"] = {"mean": mean, "std": std, "folds": v}
+    summary["features"] = {n: m.get("features", "") for n, m in
+                           per_fold[0]["baselines"].items()}
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    return summary
+
+
 def classifier_agreement(results: dict, classifier_run: str | None) -> None:
     """The share of generated names a trained names classifier assigns to the intended class."""
     if not classifier_run:
@@ -146,14 +180,18 @@ def render(suite: str, entries: dict) -> str:
     if suite in ("names", "sms"):
         return render_split(entries)
     lines = []
-    for e in entries.values():
+    for key, e in entries.items():
+        if key == "baselines":
+            continue
         lines += [f"**{e['label']}** ({e['date']}, {e['seconds']:.0f} s wall): `{e['command']}`",
                   ""]
         if "cv" in e:
             cv = e["cv"]
             lines += [f"| {cv['folds']}-fold CV (test folds) | accuracy | macro-F1 |",
                       "|---|---:|---:|"]
-            for name in ("model", "naive_bayes", "majority"):
+            for name in ("model", "nbsvm", "naive_bayes", "majority"):
+                if f"{name}_accuracy" not in cv:
+                    continue
                 a, f = cv[f"{name}_accuracy"], cv[f"{name}_macro_f1"]
                 lines.append(f"| {name} | {a['mean']:.4f} ± {a['std']:.4f} | "
                              f"{f['mean']:.4f} ± {f['std']:.4f} |")
@@ -178,6 +216,18 @@ def render(suite: str, entries: dict) -> str:
             for name, m in f["baselines"].items():
                 lines.append(_row(name, m))
         lines.append("")
+    base = entries.get("baselines")
+    if suite == "mr" and base is not None:
+        lines += [f"**Baselines alone on the same {base['folds']} folds** (`python "
+                  "benchmarks/classify.py --suite mr --baselines`, "
+                  f"{base['seconds']:.0f} s):", "", "| baseline | accuracy | macro-F1 | "
+                  "features |", "|---|---:|---:|---|"]
+        for name in ("nbsvm", "naive_bayes", "majority"):
+            if f"{name}_accuracy" in base:
+                a, f = base[f"{name}_accuracy"], base[f"{name}_macro_f1"]
+                lines.append(f"| {name} | {a['mean']:.4f} ± {a['std']:.4f} | {f['mean']:.4f} "
+                             f"± {f['std']:.4f} | {base['features'].get(name, '')} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -190,8 +240,18 @@ def main() -> None:
                     "the samples with")
     ap.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--baselines", action="store_true", help="mr: the baselines alone on the "
+                    "10 folds (majority, naive Bayes, NBSVM with scikit-learn)")
     args = ap.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if args.baselines:
+        args.render_only = True
+        mr = SUITES["mr"][0][1]
+        cv = mr.index("--cv")
+        results.setdefault("mr", {})["baselines"] = cv_baselines(
+            [a for i, a in enumerate(mr) if i not in (cv, cv + 1) and a != "--task"
+             and a != "classify"] + ["--cv", mr[cv + 1]], int(mr[cv + 1]))
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     if not args.render_only:
         results.setdefault(args.suite, {}).update(run_suite(
             args.suite, args.threads, args.rows.split(",") if args.rows else None))

@@ -295,11 +295,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if loaded.task == "classify":
         if not args.inputs:
             raise RnnlabError("nothing to classify: give TEXT arguments")
-        for r in TASKS["classify"].predict(loaded, args.inputs, args.top_k, args.attention):
+        rows = TASKS["classify"].predict(loaded, args.inputs, args.top_k,
+                                         args.attention or args.attention_png is not None)
+        for r in rows:
             print(json.dumps(r) if args.json else "\t".join(
                 [*(f"{lab} {p:.3f}" for lab, p in r["top"]), r["text"]]))
-            if "attention" in r and not args.json:
+            if args.attention and not args.json:
                 print("  attention: " + " ".join(f"{w}:{a:.2f}" for w, a in r["attention"]))
+        if args.attention_png is not None:
+            from rnnlab.plots import plot_token_weights
+
+            plot_token_weights([([w for w, _ in r["attention"]], [a for _, a in r["attention"]],
+                                 f"{r['top'][0][0]} {r['top'][0][1]:.2f}: {r['text'][:60]}")
+                                for r in rows], Path(args.attention_png))
+            print(f"attention heat map: {args.attention_png}", file=sys.stderr)
         return 0
     if loaded.task == "forecast":
         if args.inputs:
@@ -308,8 +317,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _print_forecast(TASKS["forecast"].forecast_future(loaded, args.horizon, args.out))
     if args.horizon is not None or args.out is not None:
         raise RnnlabError("--horizon/--out are for forecasting runs; drop them")
-    if args.attention:
-        raise RnnlabError("--attention is for classify runs trained with --pool attention")
+    if args.attention or args.attention_png is not None:
+        raise RnnlabError("--attention/--attention-png are for classify runs trained with "
+                          "--pool attention")
     dc = _decode_config(args)
     lm = TASKS["lm"]
     prompts = args.inputs or [""]

@@ -125,6 +125,8 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     pr.add_argument("--json", action="store_true", help="one JSON object per input")
     pr.add_argument("--attention", action="store_true",
                     help="classify, --pool attention: each token's attention weight")
+    pr.add_argument("--attention-png", help="classify, --pool attention: write the weights "
+                    "of every input as a heat map PNG to this file")
     pr.add_argument("--num", type=_positive_int, default=5,
                     help="conditional: samples per class")
     pr.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")

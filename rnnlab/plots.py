@@ -91,3 +91,28 @@ def plot_confusion(cm: list[list[int]], labels: list[str], png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
+
+
+def plot_token_weights(rows: list[tuple[list[str], list[float], str]], png: Path) -> None:
+    """One heat strip per text: each token's attention weight (a classifier's attention
+    pooling), titled with the predicted class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    width = max(4.0, min(0.45 * max(len(t) for t, _, _ in rows) + 1.5, 30.0))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, 1.3 * len(rows) + 0.3), dpi=100,
+                             squeeze=False)
+    for ax, (tokens, weights, title) in zip(axes[:, 0], rows, strict=True):
+        w = np.asarray(weights, dtype=float)[None, :]  # (1, T)
+        ax.imshow(w, cmap="Reds", vmin=0, vmax=max(float(w.max()), 1e-12), aspect="auto")
+        ax.set_xticks(range(len(tokens)), tokens, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks([])
+        for j, v in enumerate(w[0]):
+            ax.text(j, 0, f"{v:.2f}", ha="center", va="center", fontsize=6)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)

@@ -171,3 +171,21 @@ def test_user_errors(kw, match):
     kw = {"vocab_size": V, "num_classes": K, **kw}
     with pytest.raises(RnnlabError, match=match):
         SequenceClassifier(**kw)
+
+
+def test_embedding_dropout_zeroes_embedded_entries_in_training_only():
+    m = _model(embedding_dropout=0.5)
+    b = _batch(SEQS)
+    emb = m.embedding(b.inputs)
+    m.train()
+    torch.manual_seed(1)
+    dropped = m.embedding_drop(emb)
+    kept = dropped != 0
+    # kept entries are scaled by 1 / (1 - p), dropped ones are exactly 0
+    assert torch.allclose(dropped[kept], 2 * emb[kept])
+    real = emb != 0  # <pad> embeds to zeros
+    assert 0.3 < (~kept[real]).double().mean() < 0.7
+    m.eval()
+    assert torch.equal(m(b).logits, m(b).logits)  # eval: no dropout, deterministic
+    assert torch.equal(m.embedding_drop(emb), emb)
+    assert rebuild("SequenceClassifier", m.hparams).hparams["embedding_dropout"] == 0.5

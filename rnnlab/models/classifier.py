@@ -8,7 +8,8 @@ Shapes: B batch, T time (padded length), V vocabulary, E embedding, H hidden, D 
                                                              al. 2014), LSTM (Hochreiter &
                                                              Schmidhuber 1997); top layer
     z   = pool(h_1 .. h_n)                      (B, D*H)     n = the sequence's real length
-    o   = V dropout(z) + c                      (B, K)
+    o   = V dropout(z) + c                      (B, K)      (--embedding-dropout drops
+                                                             entries of e_t in training)
     p(y | x) = softmax(o),  loss = sum_i w_{y_i} CE(o_i, y_i) / sum_i w_{y_i}  (w = 1 default)
 
 This is the many-to-one network of Elman (1990): one input per step, one output after the
@@ -58,18 +59,26 @@ class SequenceClassifier(nn.Module):
         dropout: float = 0.0,
         impl: str = "fused",
         class_weights: list[float] | None = None,
+        embedding_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         _check(cell, pool, vocab_size, num_classes, embedding_dim, hidden_size, num_layers,
                dropout, class_weights)
+        if not 0.0 <= embedding_dropout < 1.0:
+            raise RnnlabError(f"embedding_dropout must lie in [0, 1), got {embedding_dropout}; "
+                              "e.g. --embedding-dropout 0.3")
         self.hparams = dict(
             vocab_size=vocab_size, num_classes=num_classes, cell=cell,
             embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
             bidirectional=bidirectional, pool=pool, dropout=dropout, impl=impl,
             class_weights=None if class_weights is None else [float(w) for w in class_weights],
+            embedding_dropout=embedding_dropout,
         )
         self.num_classes, self.pool = num_classes, pool
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        # dropout on the embedded inputs (B, T, E): with few examples per word (MR) the
+        # embedding table holds most parameters and overfits first
+        self.embedding_drop = nn.Dropout(embedding_dropout)
         self.rnn = Recurrent(
             cell, embedding_dim, hidden_size, num_layers, dropout,  # type: ignore[arg-type]
             bidirectional=bidirectional, impl=impl,  # type: ignore[arg-type]
@@ -96,7 +105,7 @@ class SequenceClassifier(nn.Module):
                 f"{int(lengths.min())}..{int(lengths.max())}; drop empty sequences before "
                 "batching"
             )
-        emb = self.embedding(inputs)  # (B, T, E)
+        emb = self.embedding_drop(self.embedding(inputs))  # (B, T, E)
         out, state = self.rnn(emb, None, lengths)  # every sequence starts from zeros
         mask = torch.arange(T, device=inputs.device) < lengths.to(inputs.device).unsqueeze(1)
         return out, state, mask  # mask (B, T)

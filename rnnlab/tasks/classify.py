@@ -38,6 +38,7 @@ TITLE = "classification"
 COMMANDS = ("evaluate", "predict")
 MONITOR = "nll"
 POOLS = ("last", "mean", "max", "attention")
+BASELINES = ("majority", "naive_bayes", "nbsvm")  # nbsvm: with scikit-learn installed
 
 
 @dataclass
@@ -59,6 +60,8 @@ class ModelConfig:
     pool: str = param("last", "summary of the steps: last (final state), mean, max, attention "
                       "(additive, weights can be shown)", choices=POOLS)
     dropout: float = param(0.2, "dropout probability", ge=0, lt=1)
+    embedding_dropout: float = param(0.0, "dropout on the embedded tokens (before the "
+                                     "recurrent layers)", ge=0, lt=1)
     impl: str = param("fused", "fused (torch.nn) or loop (hand-written cells)",
                       choices=("fused", "loop"))
     class_weights: str = param("none", "none, or balanced: weight class k by n / (K n_k)",
@@ -109,7 +112,8 @@ def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
         vocab_size=prepared.info["vocab_size"], num_classes=prepared.info["classes"],
         cell=m.model, embedding_dim=m.embedding_dim, hidden_size=m.hidden_size,
         num_layers=m.num_layers, bidirectional=m.bidirectional, pool=m.pool, dropout=m.dropout,
-        impl=m.impl, class_weights=prepared.extra["class_weights"])
+        impl=m.impl, class_weights=prepared.extra["class_weights"],
+        embedding_dropout=m.embedding_dropout)
 
 
 def predictions(model: nn.Module, batches: Any) -> tuple[list[int], Any, float]:
@@ -167,6 +171,15 @@ def baselines(prepared: Prepared, level: str) -> dict[str, Any]:
         out[name] = {k: r[k] for k in ("accuracy", "macro_f1", "examples")}
     out["naive_bayes"]["features"] = (f"{level} {nb.n_min}-{nb.n_max}-grams, add-"
                                       f"{nb.alpha:g} smoothing")
+    from rnnlab.models import nbsvm
+
+    if nbsvm.available():  # the optional scikit-learn extra
+        pred = nbsvm.nbsvm_predict([t for t, _ in train], y_train, [t for t, _ in test],
+                                   len(labels), level)
+        r = classification_report(y_test, [int(p) for p in pred], labels.itos)
+        out["nbsvm"] = {**{k: r[k] for k in ("accuracy", "macro_f1", "examples")},
+                        "features": f"binary {level} n-grams scaled by NB log-count ratios, "
+                                    "logistic regression (scikit-learn)"}
     return out
 
 
@@ -255,7 +268,9 @@ def cv_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
     import statistics
 
     summary: dict[str, Any] = {"folds": len(folds)}
-    for name in ("model", "majority", "naive_bayes"):
+    for name in ("model", *BASELINES):
+        if name != "model" and not all(name in f["baselines"] for f in folds):
+            continue
         for key in ("accuracy", "macro_f1"):
             v = [f["test"][key] if name == "model" else f["baselines"][name][key]
                  for f in folds]
@@ -269,7 +284,9 @@ def cv_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
 def describe_cv(summary: dict[str, Any]) -> list[str]:
     lines = [f"{summary['folds']}-fold cross-validation (test folds), mean +- standard "
              "deviation:"]
-    for name in ("model", "majority", "naive_bayes"):
+    for name in ("model", *BASELINES):
+        if f"{name}_accuracy" not in summary:
+            continue
         a, f = summary[f"{name}_accuracy"], summary[f"{name}_macro_f1"]
         lines.append(f"  {name:<12} accuracy {a['mean']:.4f} +- {a['std']:.4f}  macro-F1 "
                      f"{f['mean']:.4f} +- {f['std']:.4f}")
