@@ -4,8 +4,9 @@ Rows: the HMM (counted; its run also computes the most-frequent-tag baseline on 
 test part), bi-LSTM over words, + a character BiLSTM, + a CRF, and the XPOS row of the
 character model. Each neural row has a CPU-second budget (`--max-time N --clock cpu`,
 one thread) of at most 12 CPU-minutes: 720 s for the headline row, less for the others
-(the machine is shared by several jobs, and the rows ran side by side). Cross-domain: the EWT-trained runs evaluated,
-untuned, on PUD test and ParTUT test (`rnnlab evaluate RUN --data FILE --json`).
+(the machine is shared by several jobs, and the rows ran side by side). Cross-domain: the
+EWT-trained runs evaluated, untuned, on PUD test and ParTUT test
+(`rnnlab evaluate RUN --data FILE --json`).
 
     python benchmarks/tag.py --write                 # train every row, evaluate, write
     python benchmarks/tag.py --reuse --write         # rows whose run folder is finished
