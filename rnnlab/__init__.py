@@ -16,6 +16,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "BpttStream": "rnnlab.batching", "PaddedBatches": "rnnlab.batching",
     "pad_batch": "rnnlab.batching", "windows": "rnnlab.batching",
+    "TagBatches": "rnnlab.batching", "TagBatch": "rnnlab.models.base",
+    "SequenceTagger": "rnnlab.models.tagger", "read_conllu": "rnnlab.datasets",
     "Scaler": "rnnlab.series", "SeriesWindows": "rnnlab.series",
     "load_checkpoint": "rnnlab.checkpoint", "load_model": "rnnlab.checkpoint",
     "save_checkpoint": "rnnlab.checkpoint",

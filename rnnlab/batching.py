@@ -17,6 +17,7 @@ Shapes: B batch, T time (`seq_len` for TBPTT chunks), N stream length, C context
     random:     each epoch starts at a random offset, cuts chunks of seq_len and shuffles
                 them; neighbouring batches are unrelated, so the state resets every batch.
 
+- `TagBatches`: sentences with a tag per word, bucketed by length (`TagBatch`).
 - `windows(ids, context)`: fixed windows (N-C, C) -> next token (N-C,) for window models
   fitted outside the shared batches.
 
@@ -34,7 +35,7 @@ import torch
 
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
-from rnnlab.models.base import ClassBatch, CondBatch, LMBatch
+from rnnlab.models.base import ClassBatch, CondBatch, LMBatch, TagBatch
 from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 Partition = Literal["sequential", "random"]
@@ -304,3 +305,84 @@ def lm_batches(
     if rows == 1:
         return BpttStream(ids, 1, min(chunk, len(ids) - 1), "sequential")
     return EvalStream(ids, rows, chunk, warmup=chunk)
+
+
+class TagBatches:
+    """Sentences with one tag per word, in padded `TagBatch`es.
+
+    `words[i]` are sentence i's word ids, `forms[i]` the ids of its word forms in the table
+    `form_chars` (character ids of every distinct form, already capped in length), `tags[i]`
+    its tag ids (None to predict). Training order (`shuffle`): a seeded permutation from
+    (seed, epoch), cut into pools of 50 batches, each pool sorted by length and cut into
+    batches, the batches shuffled: sentences of a batch have similar lengths (little padding)
+    and the order still changes every epoch. Evaluation order: longest first; `indexed_epoch`
+    gives each batch's sentence indices. Memory of a batch: B * T word ids plus U * C
+    character ids (U <= B * T distinct forms, C the cap of `form_chars`).
+    """
+
+    POOL = 50  # batches sorted together
+
+    def __init__(self, words: Sequence[Sequence[int]], forms: Sequence[Sequence[int]],
+                 form_chars: Sequence[Sequence[int]], tags: Sequence[Sequence[int]] | None,
+                 batch_size: int, shuffle: bool = False, seed: int = 0) -> None:
+        if not words:
+            raise RnnlabError("no sentences to batch; the data split is empty")
+        if any(len(w) == 0 for w in words):
+            raise RnnlabError("a sentence to tag has no words")
+        self.words, self.forms, self.form_chars, self.tags = words, forms, form_chars, tags
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.lengths = np.array([len(w) for w in words])
+
+    def __len__(self) -> int:
+        return -(-len(self.words) // self.batch_size)
+
+    def num_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+    def order(self, epoch: int) -> list[list[int]]:
+        """The sentence indices of every batch of one epoch."""
+        n, bs = len(self.words), self.batch_size
+        if not self.shuffle:
+            idx = np.argsort(-self.lengths, kind="stable").tolist()
+            return [idx[b * bs : (b + 1) * bs] for b in range(len(self))]
+        g = seeded_generator(self.seed, epoch)
+        perm = torch.randperm(n, generator=g).numpy()
+        batches = []
+        pool = bs * self.POOL
+        for s in range(0, n, pool):
+            chunk = perm[s : s + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")].tolist()
+            batches += [chunk[b : b + bs] for b in range(0, len(chunk), bs)]
+        shuffled = torch.randperm(len(batches), generator=g).tolist()
+        return [batches[i] for i in shuffled]
+
+    def batch(self, idx: Sequence[int]) -> TagBatch:
+        lengths = torch.as_tensor(self.lengths[list(idx)], dtype=torch.long)
+        B, T = len(idx), int(lengths.max())
+        words = torch.full((B, T), PAD_ID, dtype=torch.long)  # (B, T)
+        forms = torch.zeros((B, T), dtype=torch.long)  # (B, T)
+        tags = (torch.full((B, T), IGNORE_INDEX, dtype=torch.long)
+                if self.tags is not None else None)
+        rows: dict[int, int] = {}  # form id -> row of the batch's character table
+        for r, i in enumerate(idx):
+            n = len(self.words[i])
+            words[r, :n] = torch.as_tensor(self.words[i])
+            forms[r, :n] = torch.as_tensor([rows.setdefault(f, len(rows))
+                                            for f in self.forms[i]])
+            if tags is not None:
+                tags[r, :n] = torch.as_tensor(self.tags[i])
+        spelled = [self.form_chars[f] for f in rows]  # insertion order = row order
+        char_lengths = torch.as_tensor([len(c) for c in spelled], dtype=torch.long)  # (U,)
+        chars = torch.zeros((len(spelled), int(char_lengths.max())), dtype=torch.long)
+        for u, c in enumerate(spelled):
+            chars[u, : len(c)] = torch.as_tensor(c)
+        return TagBatch(words, chars, char_lengths, forms, lengths, tags, True)
+
+    def indexed_epoch(self, epoch: int = 0, start: int = 0
+                      ) -> Iterator[tuple[list[int], TagBatch]]:
+        for idx in self.order(epoch)[start:]:
+            yield idx, self.batch(idx)
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[TagBatch]:
+        for _, b in self.indexed_epoch(epoch, start):
+            yield b

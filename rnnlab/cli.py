@@ -191,7 +191,7 @@ def _load(args: argparse.Namespace, command: str):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     loaded = _load(args, "evaluate")
-    if loaded.task in ("classify", "conditional"):  # labeled examples: a file or a split
+    if loaded.task in ("classify", "conditional", "tag"):  # labeled: a file or a split
         if args.format is not None or args.horizon is not None or args.eval_rows is not None:
             raise RnnlabError(f"a {loaded.task} run reads --data in its own format: drop "
                               "--format/--horizon/--eval-rows")
@@ -310,6 +310,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                 for r in rows], Path(args.attention_png))
             print(f"attention heat map: {args.attention_png}", file=sys.stderr)
         return 0
+    if loaded.task == "tag":
+        return _print_tags(loaded, args)
+    if args.data is not None or args.format is not None:
+        raise RnnlabError("--data/--format of predict are for tag runs; drop them")
     if loaded.task == "forecast":
         if args.inputs:
             raise RnnlabError("a forecasting run predicts the future of its own series: drop "
@@ -331,6 +335,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows.append({"input": prompt, "output": outs[0]})
     for r in rows:
         print(json.dumps(r) if args.json else r["output"])
+    return 0
+
+
+def _print_tags(loaded, args: argparse.Namespace) -> int:
+    """Tagged sentences: the CoNLL-U with its tag column filled (to --out, else stdout), or
+    word/TAG lines; --json: one object per sentence."""
+    if args.horizon is not None or args.attention:
+        raise RnnlabError("--horizon/--attention do not apply to tag runs; drop them")
+    r = TASKS["tag"].predict(loaded, args.data, args.inputs, args.format, args.out)
+    if args.json:
+        for s in r["sentences"]:
+            print(json.dumps(s))
+    elif args.out is None:
+        if r["conllu"] is not None:
+            sys.stdout.write(r["conllu"])
+        else:
+            for s in r["sentences"]:
+                print(" ".join(f"{w}/{t}" for w, t in zip(s["words"], s["tags"], strict=True)))
+    if args.out is not None:
+        print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 

@@ -8,12 +8,16 @@
 - `iter_file_lines(path)`: a large file's lines, lazily (the streamed word-level path)
 - `read_labeled(path, format, ...)`: (text, label) examples from tab-separated lines or a
   folder of one file per label; `dedupe`, `stratified_split`, `stratified_folds`
+- `read_conllu(path, tag_column)`: (words, tags) sentences of a CoNLL-U file (the `conllu`
+  library parses it); `write_conllu_tags` fills the tag column of the file's own lines;
+  `read_token_lines`: plain text, one sentence per line, whitespace tokens
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import pkgutil
 import random
 from collections.abc import Iterator
@@ -292,3 +296,100 @@ def stratified_folds(examples: list[Example], k: int, seed: int) -> list[list[Ex
             folds[(offset + i) % k].append(ex)
         offset += len(group)  # the next class starts where this one stopped: even sizes
     return folds
+
+
+# -- CoNLL-U (tagging) -----------------------------------------------------------------------
+TAG_COLUMNS = {"upos": 3, "xpos": 4}  # 0-based column of a CoNLL-U token line
+Tagged = tuple[list[str], list[str] | None]  # (words, tags); tags None when not required
+
+
+def _is_word(token_id: Any) -> bool:
+    """Syntactic words have integer ids; `1-2` (multiword token, a tuple) and `8.1` (empty
+    node) are kept in files but never tagged."""
+    return isinstance(token_id, int)
+
+
+def read_conllu(path: str | Path, tag_column: str = "upos", what: str = "--data",
+                need_tags: bool = True) -> list[Tagged]:
+    """The sentences of a CoNLL-U file as (word forms, tags of `tag_column`), syntactic words
+    only. With `need_tags` a file whose tag column is `_` on some word is refused."""
+    import conllu
+    from conllu.exceptions import ParseException
+
+    text = read_text(path, what)
+    col = TAG_COLUMNS[tag_column]
+    _check_columns(text, path, what)
+    out: list[Tagged] = []
+    try:
+        for sent in conllu.parse_incr(io.StringIO(text)):
+            words = [t for t in sent if _is_word(t["id"])]
+            if not words:
+                continue
+            tags = [t[tag_column] for t in words]
+            if need_tags and any(tag in (None, "_") for tag in tags):
+                sid = sent.metadata.get("sent_id", str(len(out) + 1))
+                raise RnnlabError(
+                    f"{what}: {str(path)!r} has no {tag_column.upper()} (column {col + 1} is "
+                    f"`_`) in sentence {sid!r}; train on a file whose --tag-column "
+                    f"{tag_column} is filled, or pick the other --tag-column")
+            out.append(([t["form"] for t in words], tags if need_tags else None))
+    except ParseException as e:
+        raise RnnlabError(f"{what}: {str(path)!r} is not CoNLL-U ({e}); pass a .conllu file "
+                          "or, for predict, plain text with --format text") from None
+    if not out:
+        raise RnnlabError(f"{what}: {str(path)!r} holds no CoNLL-U sentence; pass a .conllu "
+                          "file with 10 tab-separated columns per word")
+    return out
+
+
+def _check_columns(text: str, path: str | Path, what: str) -> None:
+    """Every token line has the 10 tab-separated columns of CoNLL-U (the parser accepts
+    shorter lines and would fill the missing ones with nothing)."""
+    for i, line in enumerate(text.split("\n")):
+        if line and not line.startswith("#") and line.count("\t") != 9:
+            raise RnnlabError(
+                f"{what}: line {i + 1} of {str(path)!r} has {line.count(chr(9)) + 1} "
+                "tab-separated columns, not the 10 of CoNLL-U; pass a .conllu file (or, "
+                "for predict, plain text with --format text)")
+
+
+def write_conllu_tags(text: str, tags: list[list[str]], tag_column: str = "upos") -> str:
+    """`text` (a CoNLL-U file's content) with the tag column of sentence k's syntactic words
+    replaced by `tags[k]`; every other byte (comments, multiword tokens, empty nodes, the
+    other columns) as it was. The file's own lines are rewritten because `conllu`'s
+    serializer drops comments that are not `key = value`."""
+    col = TAG_COLUMNS[tag_column]
+    out, k, j = [], 0, 0  # sentence k, its word j
+    for line in text.split("\n"):
+        if line and not line.startswith("#"):
+            cols = line.split("\t")
+            if cols[0].isdigit():
+                if k >= len(tags) or j >= len(tags[k]):
+                    raise RnnlabError(f"sentence {k + 1} has more words than its "
+                                      f"{len(tags[k]) if k < len(tags) else 0} tags")
+                cols[col] = tags[k][j]
+                j += 1
+                line = "\t".join(cols)
+        elif not line and j:  # the blank line that ends a sentence with words
+            if j != len(tags[k]):
+                raise RnnlabError(f"sentence {k + 1}: {len(tags[k])} tags for {j} words")
+            k, j = k + 1, 0
+        out.append(line)
+    k += bool(j)  # a last sentence without its blank line
+    if k != len(tags):
+        raise RnnlabError(f"{len(tags)} tagged sentences for the file's {k}")
+    return "\n".join(out)
+
+
+def read_token_lines(path: str | Path, what: str = "--data") -> list[list[str]]:
+    """Plain text: one sentence per line, whitespace-separated tokens (a blank line is an
+    empty sentence, so output lines match input lines)."""
+    return [line.split() for line in read_lines(path, what)]
+
+
+def looks_like_conllu(text: str) -> bool:
+    """The first line that is not blank or a comment has 10 tab-separated columns."""
+    for line in text.split("\n"):
+        if line.strip() and not line.startswith("#"):
+            return line.count("\t") == 9
+    return False

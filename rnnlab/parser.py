@@ -88,7 +88,8 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     """The subcommands that take a trained run."""
     e = sub.add_parser("evaluate", help="the task's test figures" + for_tasks("evaluate"))
     e.add_argument("run", help="run folder or checkpoint file")
-    e.add_argument("--data", help="lm: file to evaluate (default: the run's own --split)")
+    e.add_argument("--data", help="lm: file to evaluate; tag: a CoNLL-U file (default: the "
+                   "run's own --split)")
     e.add_argument("--format", choices=["text", "lines"], help="lm: format of --data")
     e.add_argument("--split", default="test", help="val or test split of the run's data")
     e.add_argument("--json", action="store_true",
@@ -119,9 +120,16 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
 
     pr = sub.add_parser("predict", help="the task's prediction: lm continues each INPUT; "
                         "classify gives each INPUT's top classes (--top-k, default 3); "
-                        "forecast forecasts beyond the series" + for_tasks("predict"))
+                        "forecast forecasts beyond the series; tag fills the tag column of "
+                        "--data (CoNLL-U or plain text)" + for_tasks("predict"))
     pr.add_argument("run", help="run folder or checkpoint file")
-    pr.add_argument("inputs", nargs="*", help="lm: prompts to continue; classify: texts")
+    pr.add_argument("inputs", nargs="*", help="lm: prompts to continue; classify: texts; "
+                    "tag: sentences (whitespace tokens)")
+    pr.add_argument("--data", help="tag: file to tag, CoNLL-U or plain text (one sentence "
+                    "per line)")
+    pr.add_argument("--format", choices=["auto", "conllu", "text"],
+                    help="tag: format of --data (default auto: CoNLL-U when its first token "
+                    "line has 10 tab-separated columns)")
     pr.add_argument("--json", action="store_true", help="one JSON object per input")
     pr.add_argument("--attention", action="store_true",
                     help="classify, --pool attention: each token's attention weight")
@@ -130,7 +138,8 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     pr.add_argument("--num", type=_positive_int, default=5,
                     help="conditional: samples per class")
     pr.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
-    pr.add_argument("--out", help="forecast: CSV file (default RUN/forecast.csv)")
+    pr.add_argument("--out", help="forecast: CSV file (default RUN/forecast.csv); tag: the "
+                    "tagged file (CoNLL-U in, CoNLL-U out)")
     _add_decoding(pr)
     pr.add_argument("--threads", type=_positive_int)
     pr.set_defaults(command_name="predict")

@@ -31,9 +31,11 @@ CONTEXT = {
     "forecast": {},
     "classify": {"fold": ["--cv", "100"]},
     "conditional": {},
+    "tag": {"order": ["--model", "hmm"], "max_suffix": ["--model", "hmm"],
+            "rare_threshold": ["--model", "hmm"]},
 }
 BASE = {"lm": [], "forecast": [], "classify": ["--data", "x.tsv"],  # what a task needs
-        "conditional": ["--data", "x.tsv"]}
+        "conditional": ["--data", "x.tsv"], "tag": ["--data", "x.conllu"]}
 
 
 def numeric_fields():

@@ -24,7 +24,11 @@ DATA = {"lm": lambda f: ["--data", str(f["names"]), "--embedding-dim", "8", "--s
         "forecast": lambda f: ["--task", "forecast", "--data", str(f["series"]), "--season",
                                "12", "--horizon", "3", "--context", "12"],
         "classify": lambda f: ["--task", "classify", "--data", str(f["labeled"])],
-        "conditional": lambda f: ["--task", "conditional", "--data", str(f["labeled"])]}
+        "conditional": lambda f: ["--task", "conditional", "--data", str(f["labeled"])],
+        "tag": lambda f: ["--task", "tag", "--data", str(TAGGED), "--val-data", str(TAGGED),
+                          "--test-data", str(TAGGED),
+                          "--embedding-dim", "8", "--char-hidden", "4"]}
+TAGGED = Path(__file__).parent / "data" / "tag_tiny.conllu"
 EXTRA = {("lm", "ngram"): ["--order", "3"]}
 PAIRS = [(t, m) for t, mod in TASKS.items()
          for m in mod.ModelConfig.__dataclass_fields__["model"].metadata["choices"]]
@@ -58,7 +62,7 @@ def runs(files, tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("runs")
     out = {}
     for task, model in (("lm", "gru"), ("forecast", "gru"), ("classify", "gru"),
-                        ("conditional", "gru")):
+                        ("conditional", "gru"), ("tag", "gru")):
         out[task] = d / task
         assert main(["train", *DATA[task](files), "--model", model, *FAST,
                      "--out", str(out[task])]) == 0
@@ -76,8 +80,10 @@ def test_every_task_and_model_trains_evaluates_predicts(task, model, files, tmp_
     capsys.readouterr()
     assert main(["evaluate", str(out), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
-    assert {"lm": "nll", "classify": "macro_f1", "conditional": "nll"}.get(task, "model") in m
-    extra = {"classify": ["Rossi", "Tanaka"], "conditional": ["Italian"]}.get(task, [])
+    assert {"lm": "nll", "classify": "macro_f1", "conditional": "nll",
+            "tag": "unknown_accuracy"}.get(task, "model") in m
+    extra = {"classify": ["Rossi", "Tanaka"], "conditional": ["Italian"],
+             "tag": ["--data", str(TAGGED)]}.get(task, [])
     assert main(["predict", str(out), *extra, "--json", "--max-new-tokens", "4"]) == 0
     printed = capsys.readouterr().out
     assert printed.strip()

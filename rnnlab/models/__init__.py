@@ -44,6 +44,8 @@ MODEL_MODULES: dict[str, str] = {
     "SequenceClassifier": "rnnlab.models.classifier",
     "NaiveBayes": "rnnlab.models.naive_bayes",
     "ConditionalLM": "rnnlab.models.conditional",
+    "SequenceTagger": "rnnlab.models.tagger",
+    "HMMTagger": "rnnlab.models.hmm",
 }
 
 

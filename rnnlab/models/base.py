@@ -87,3 +87,17 @@ class CondBatch(NamedTuple):
     lengths: Tensor | None  # (B,) real lengths for padded batches; None when all are full
     labels: Tensor  # (B,) int64 class of each sequence, in [0, num_classes)
     reset: bool = True  # False: continue from the previous batch's state
+
+
+class TagBatch(NamedTuple):
+    """One batch of sentences to tag, one tag per word (`SequenceTagger`). The characters
+    are laid out once per distinct word form of the batch (U forms, at most C characters),
+    so the character encoder runs over U words, not B * T."""
+
+    words: Tensor  # (B, T) int64 word ids, <pad>=0 after each sentence's end
+    chars: Tensor  # (U, C) int64 character ids of the batch's distinct forms, <pad>=0
+    char_lengths: Tensor  # (U,) int64 characters of each form (>= 1)
+    forms: Tensor  # (B, T) int64 row of `chars` holding each word's form (0 on padding)
+    lengths: Tensor  # (B,) int64 real lengths (>= 1)
+    tags: Tensor | None  # (B, T) int64 tag ids, IGNORE_INDEX on padding; None to predict
+    reset: bool = True  # every sentence starts from an empty state
