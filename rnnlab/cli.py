@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.config import flag
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import PeerError, RnnlabError
 from rnnlab.flags import given_flags
 from rnnlab.parser import EXIT_USER_ERROR, build_parser
 from rnnlab.tasks import TASKS, get_task
@@ -31,7 +31,8 @@ def _threads(n: int | None) -> None:
 
 
 # training limits a resumed run may change; everything else comes from the run's config.json
-RESUME_OVERRIDES = ("max_steps", "max_time", "max_epochs", "threads", "patience")
+RESUME_OVERRIDES = ("max_steps", "max_time", "max_epochs", "threads", "patience", "device",
+                    "dist_timeout")
 
 
 def _resume_config(args: argparse.Namespace):
@@ -90,7 +91,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_one(args: argparse.Namespace, cfg) -> int:
     task = get_task(cfg.task)
-    from rnnlab.plots import plot_history
     from rnnlab.run import train
 
     _threads(cfg.train.threads)
@@ -120,11 +120,25 @@ def _train_one(args: argparse.Namespace, cfg) -> int:
         else:
             bar.write(task.describe_eval(e))
 
-    try:
-        res = train(task, cfg, out, resume=args.resume, on_event=event, on_ready=ready)
-    finally:
-        if bar is not None:
-            bar.close()
+    from rnnlab import runlock
+    from rnnlab.distributed import env_rank
+
+    if env_rank() != 0:  # torchrun: rank 0 reports and writes the run folder
+        train(task, cfg, out, resume=args.resume)
+        return 0
+    with runlock.keep(out):  # the lock train() takes lasts through the final writes below
+        try:
+            res = train(task, cfg, out, resume=args.resume, on_event=event, on_ready=ready)
+        finally:
+            if bar is not None:
+                bar.close()
+        return _report(args, cfg, task, res, out)
+
+
+def _report(args: argparse.Namespace, cfg, task, res, out: Path) -> int:
+    """What `train` prints and writes after training: summary, figures, plot, samples."""
+    from rnnlab.plots import plot_history
+
     h = res.history
     print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s"
           + (" since the resume" if args.resume else "")
@@ -366,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return HANDLERS[args.command_name](args)
+    except PeerError:  # torchrun: rank 0 printed it
+        return EXIT_USER_ERROR
     except RnnlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
