@@ -251,6 +251,8 @@ def _note(line: str | None) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     dc = _decode_config(args)
+    if args.run.endswith(".onnx"):
+        return _generate_onnx(args, dc)
     loaded = _load(args, "generate")
     if loaded.task == "conditional":
         return _print_conditional(loaded, [args.condition], dc, args)
@@ -262,6 +264,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for s in lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, num, args.prompt,
                          args.seed):
         print(s)
+    return 0
+
+
+def _generate_onnx(args: argparse.Namespace, dc) -> int:
+    """Samples from an exported step function with ONNX Runtime (no checkpoint, no torch)."""
+    from rnnlab.onnx_generate import generate_onnx
+
+    if dc.strategy not in ("sample", "greedy") or dc.top_p is not None or args.condition:
+        raise RnnlabError("generation from an ONNX file supports --strategy sample (with "
+                          "--temperature, --top-k) or greedy, without --top-p/--condition; "
+                          "use the run folder for the others")
+    greedy = dc.strategy == "greedy"
+    for s in generate_onnx(args.run, args.prompt, 1 if greedy else args.num, dc.max_new_tokens,
+                           dc.temperature, dc.top_k, args.seed, greedy):
+        print(s)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rnnlab.export import export
+
+    _threads(args.threads)
+    r = export(args.run, args.out, args.format)
+    print(f"wrote {r['path']}: {r['kind']} function ({', '.join(r['inputs'])}) -> "
+          f"({', '.join(r['outputs'])}), dynamic batch")
+    print(f"check: onnxruntime vs PyTorch max |diff| {r['max_abs_diff']:.2e} <= "
+          f"{r['tolerance']:g} on {r['checked']}")
     return 0
 
 
@@ -373,7 +402,7 @@ def _print_forecast(r: dict[str, Any]) -> int:
 
 HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "generate": cmd_generate,
             "score": cmd_score, "predict": cmd_predict, "diagnose": cmd_diagnose,
-            "forecast": cmd_forecast}
+            "forecast": cmd_forecast, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
