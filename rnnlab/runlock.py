@@ -22,7 +22,7 @@ from typing import Any
 from rnnlab.errors import RnnlabError
 
 LOCK = ".lock"
-_HELD: dict[str, list[Any]] = {}  # resolved run folder -> [open lock file, holders]
+_HELD: dict[str, list[Any]] = {}  # resolved folder -> [lock file, holders, folder, created]
 _KEEP: set[str] = set()  # folders whose lock outlives `release` until `keep` ends
 
 
@@ -35,6 +35,7 @@ def acquire(out: Path) -> None:
     import fcntl
 
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     key = _key(out)
     if key in _HELD:
@@ -47,6 +48,8 @@ def acquire(out: Path) -> None:
         f.seek(0)
         pid = f.read().strip() or "unknown"
         f.close()
+        if created:
+            _clean(out, True)
         raise RnnlabError(
             f"--out {str(out)!r} is being written by another process (pid {pid}); nothing "
             "was changed. Wait for that run to end (or stop it), or choose another --out"
@@ -55,7 +58,25 @@ def acquire(out: Path) -> None:
     f.truncate()
     f.write(f"{os.getpid()}\n")
     f.flush()
-    _HELD[key] = [f, 1]
+    _HELD[key] = [f, 1, out, created]
+
+
+def _clean(out: Path, created: bool) -> None:
+    """A run that wrote nothing (it failed on its data or flags) leaves no lock file, and no
+    folder if it made one: `--out` then means what it meant before."""
+    try:
+        if [p.name for p in out.iterdir()] == [LOCK]:
+            (out / LOCK).unlink()
+            if created:
+                out.rmdir()
+    except OSError:
+        pass
+
+
+def _drop(key: str) -> None:
+    f, _, out, created = _HELD.pop(key)
+    f.close()  # closing the file releases the flock
+    _clean(out, created)
 
 
 def release(out: Path) -> None:
@@ -66,8 +87,7 @@ def release(out: Path) -> None:
         return
     held[1] -= 1
     if held[1] <= 0 and key not in _KEEP:
-        held[0].close()  # closing the file releases the flock
-        del _HELD[key]
+        _drop(key)
 
 
 @contextmanager
@@ -82,5 +102,4 @@ def keep(out: Path) -> Iterator[None]:
         _KEEP.discard(key)
         held = _HELD.get(key)
         if held is not None and held[1] <= 0:
-            held[0].close()
-            del _HELD[key]
+            _drop(key)

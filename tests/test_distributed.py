@@ -119,7 +119,7 @@ def test_second_writer_on_a_live_run_folder_is_refused(tmp_path: Path, names_fil
         assert main(args) == 2
         err = capsys.readouterr().err
         assert "is being written by another process" in err and f"pid {holder.pid}" in err
-        assert list(run.iterdir()) == [run / ".lock"]  # nothing else was written
+        assert list(run.iterdir()) == [run / ".lock"]  # the holder's file; nothing written
     finally:
         holder.kill()
         holder.wait()
