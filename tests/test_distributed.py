@@ -150,3 +150,13 @@ def test_resume_is_refused_while_the_run_is_alive(tmp_path: Path, names_file: Pa
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_device_cuda_without_a_gpu_is_one_error_line(tmp_path: Path, names_file: Path,
+                                                     user_error) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    line = user_error(["train", "--data", str(names_file), "--format", "lines", "--model",
+                       "gru", "--device", "cuda", "--out", str(tmp_path / "run")])
+    assert "--device cuda" in line and "--device cpu" in line
+    assert not (tmp_path / "run").exists()
