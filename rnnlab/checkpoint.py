@@ -89,7 +89,7 @@ def open_run(out: Path, resume: bool) -> dict[str, Any] | None:
                 "of an earlier `rnnlab train` with --out"
             )
         return load_checkpoint(out / LAST)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != ".lock" for p in out.iterdir()):  # runlock.LOCK
         raise RnnlabError(
             f"--out {str(out)!r} already holds files; nothing was changed. Continue that run "
             "with --resume, or choose a new --out"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.config import flag
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import PeerError, RnnlabError
 from rnnlab.flags import given_flags
 from rnnlab.parser import EXIT_USER_ERROR, build_parser
 from rnnlab.tasks import TASKS, get_task
@@ -31,7 +31,8 @@ def _threads(n: int | None) -> None:
 
 
 # training limits a resumed run may change; everything else comes from the run's config.json
-RESUME_OVERRIDES = ("max_steps", "max_time", "max_epochs", "threads", "patience")
+RESUME_OVERRIDES = ("max_steps", "max_time", "max_epochs", "threads", "patience", "device",
+                    "dist_timeout")
 
 
 def _resume_config(args: argparse.Namespace):
@@ -90,7 +91,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_one(args: argparse.Namespace, cfg) -> int:
     task = get_task(cfg.task)
-    from rnnlab.plots import plot_history
     from rnnlab.run import train
 
     _threads(cfg.train.threads)
@@ -120,11 +120,25 @@ def _train_one(args: argparse.Namespace, cfg) -> int:
         else:
             bar.write(task.describe_eval(e))
 
-    try:
-        res = train(task, cfg, out, resume=args.resume, on_event=event, on_ready=ready)
-    finally:
-        if bar is not None:
-            bar.close()
+    from rnnlab import runlock
+    from rnnlab.distributed import env_rank
+
+    if env_rank() != 0:  # torchrun: rank 0 reports and writes the run folder
+        train(task, cfg, out, resume=args.resume)
+        return 0
+    with runlock.keep(out):  # the lock train() takes lasts through the final writes below
+        try:
+            res = train(task, cfg, out, resume=args.resume, on_event=event, on_ready=ready)
+        finally:
+            if bar is not None:
+                bar.close()
+        return _report(args, cfg, task, res, out)
+
+
+def _report(args: argparse.Namespace, cfg, task, res, out: Path) -> int:
+    """What `train` prints and writes after training: summary, figures, plot, samples."""
+    from rnnlab.plots import plot_history
+
     h = res.history
     print(f"done: {h.stopped or 'finished'} after {h.steps} steps in {res.seconds:.1f} s"
           + (" since the resume" if args.resume else "")
@@ -237,6 +251,8 @@ def _note(line: str | None) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     dc = _decode_config(args)
+    if args.run.endswith(".onnx"):
+        return _generate_onnx(args, dc)
     loaded = _load(args, "generate")
     if loaded.task == "conditional":
         return _print_conditional(loaded, [args.condition], dc, args)
@@ -248,6 +264,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for s in lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, num, args.prompt,
                          args.seed):
         print(s)
+    return 0
+
+
+def _generate_onnx(args: argparse.Namespace, dc) -> int:
+    """Samples from an exported step function with ONNX Runtime (no checkpoint, no torch)."""
+    from rnnlab.onnx_generate import generate_onnx
+
+    if dc.strategy not in ("sample", "greedy") or dc.top_p is not None or args.condition:
+        raise RnnlabError("generation from an ONNX file supports --strategy sample (with "
+                          "--temperature, --top-k) or greedy, without --top-p/--condition; "
+                          "use the run folder for the others")
+    greedy = dc.strategy == "greedy"
+    for s in generate_onnx(args.run, args.prompt, 1 if greedy else args.num, dc.max_new_tokens,
+                           dc.temperature, dc.top_k, args.seed, greedy):
+        print(s)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rnnlab.export import export
+
+    _threads(args.threads)
+    r = export(args.run, args.out, args.format)
+    print(f"wrote {r['path']}: {r['kind']} function ({', '.join(r['inputs'])}) -> "
+          f"({', '.join(r['outputs'])}), dynamic batch")
+    print(f"check: onnxruntime vs PyTorch max |diff| {r['max_abs_diff']:.2e} <= "
+          f"{r['tolerance']:g} on {r['checked']}")
     return 0
 
 
@@ -393,13 +436,15 @@ def _print_forecast(r: dict[str, Any]) -> int:
 
 HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "generate": cmd_generate,
             "score": cmd_score, "predict": cmd_predict, "diagnose": cmd_diagnose,
-            "forecast": cmd_forecast}
+            "forecast": cmd_forecast, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return HANDLERS[args.command_name](args)
+    except PeerError:  # torchrun: rank 0 printed it
+        return EXIT_USER_ERROR
     except RnnlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

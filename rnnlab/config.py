@@ -86,6 +86,10 @@ class TrainConfig:
                            "evaluate` (1: exact; B > 1: B times fewer sequential steps, each "
                            "row after a warm-up of context)", ge=1, le=1 << 20)
     log_grad_norms: bool = param(False, "per-parameter gradient norms in metrics.jsonl")
+    device: str = param("cpu", "cpu, or cuda (one GPU per torchrun process; untested here)",
+                        choices=("cpu", "cuda"))
+    dist_timeout: float = param(300.0, "torchrun: seconds a rank waits for the others in a "
+                                "collective before it stops with an error", gt=0, le=86400)
 
 
 # -- validation ------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ class RnnlabError(Exception):
     """A user mistake with a message that names the problem and the fix."""
 
 
+class PeerError(RnnlabError):
+    """Under torchrun: rank 0's error, received by another rank, which need not print it."""
+
+
 def expect(condition: bool, message: str) -> None:
     """Raise `RnnlabError(message)` unless `condition` holds (for user input, never `assert`)."""
     if not condition:

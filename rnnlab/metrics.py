@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from rnnlab.distributed import sum_across_ranks
 from rnnlab.losses import count_targets, masked_cross_entropy
 from rnnlab.models.base import LMBatch, State, detach_state
 
@@ -49,7 +50,8 @@ def evaluate(model: nn.Module, batches: Iterable[LMBatch]) -> dict[str, float | 
         state = detach_state(state)
         tokens += count_targets(batch.targets)
     model.train(was_training)
-    return nll_to_metrics(total, tokens)
+    total, n = sum_across_ranks(total, tokens)  # torchrun validation: every rank's shard
+    return nll_to_metrics(total, int(n))
 
 
 # -- point-forecast errors (forecasting) --------------------------------------------------
@@ -100,6 +102,7 @@ def window_forecast_errors(model: nn.Module, batches: Iterable) -> dict[str, flo
         sq_err += float((err**2).sum())
         count += err.numel()
     model.train(was_training)
+    abs_err, sq_err, count = sum_across_ranks(abs_err, sq_err, count)  # torchrun: all shards
     return {"mae": abs_err / count, "rmse": (sq_err / count) ** 0.5}
 
 

@@ -101,7 +101,7 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     e.set_defaults(command_name="evaluate")
 
     g = sub.add_parser("generate", help="sample or decode" + for_tasks("generate"))
-    g.add_argument("run", help="run folder or checkpoint file")
+    g.add_argument("run", help="run folder, checkpoint file, or FILE.onnx of `rnnlab export`")
     g.add_argument("--prompt", default="", help="text to continue")
     g.add_argument("--num", type=_positive_int, default=10, help="samples to draw")
     g.add_argument("--condition", help="conditional runs: the class to generate for")
@@ -154,6 +154,14 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     d.add_argument("--batch-size", type=_positive_int, default=16)
     d.add_argument("--threads", type=_positive_int)
     d.set_defaults(command_name="diagnose")
+
+    x = sub.add_parser("export", help="export the model to ONNX and check it with ONNX Runtime "
+                       "(any task; pip install 'rnnlab[export]')")
+    x.add_argument("run", help="run folder or checkpoint file")
+    x.add_argument("--format", default="onnx", help="onnx (the only format)")
+    x.add_argument("--out", required=True, help="FILE.onnx to write")
+    x.add_argument("--threads", type=_positive_int)
+    x.set_defaults(command_name="export")
 
     fp = sub.add_parser("forecast", help="forecast a trained series beyond its end"
                         + for_tasks("forecast"))

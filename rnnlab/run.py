@@ -12,6 +12,7 @@ Everything a task shares lives here once; a task module holds only what is its o
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from rnnlab.checkpoint import (
     resolve,
     save_checkpoint,
 )
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import PeerError, RnnlabError
 from rnnlab.tasks import RunConfig, check_command, config_from_dict, get_task, validate
 from rnnlab.tasks.base import Loaded, Prepared
 from rnnlab.trainer import History, Trainer
@@ -76,35 +77,83 @@ def train(
 ) -> TrainResult:
     """Train (or count) a model of `task` into run folder `out`; `resume` continues the run
     in `out` exactly. `on_ready(info)` is called once the data and model are built,
-    `on_event(event)` at every step and evaluation."""
-    import torch
+    `on_event(event)` at every step and evaluation. Under torchrun every rank calls this;
+    rank 0 alone writes `out` and calls the callbacks (see rnnlab.distributed)."""
+    from rnnlab import distributed, runlock
 
     t = _task_of(task, cfg)
     validate(cfg)
     out = Path(out)
-    payload = open_run(out, resume)
-    if payload is not None and payload.get("task", "lm") != t.NAME:
-        raise RnnlabError(f"--resume: {str(out)!r} is a {payload.get('task', 'lm')} run, not a "
-                          f"{t.NAME} run; resume it with --task {payload.get('task', 'lm')}")
-    prepared = t.prepare(cfg, out, payload)
+    with distributed.session(cfg.train.device, cfg.train.dist_timeout) as dist:
+        try:
+            payload = _open(out, resume, t, dist)
+            if not dist.writer:  # its own scratch folder for what `prepare` writes
+                with tempfile.TemporaryDirectory(prefix=f"rnnlab-rank{dist.rank}-") as tmp:
+                    return _train(t, cfg, out, Path(tmp), payload, None, None, dist)
+            return _train(t, cfg, out, out, payload, on_event, on_ready, dist)
+        finally:
+            if dist.writer:
+                runlock.release(out)
+
+
+def _open(out: Path, resume: bool, t: ModuleType, dist: Any) -> dict | None:
+    """Rank 0 (or the one process) locks `out` and checks it (new, or --resume); the outcome
+    (the checkpoint to resume from, or the error) reaches every rank."""
+    from rnnlab import runlock
+
+    if not dist.writer:
+        kind, value = dist.broadcast(None)
+        if kind == "error":
+            raise PeerError(value)
+        return value
+    try:
+        runlock.acquire(out)  # before the check: two writers never both pass it
+        payload = open_run(out, resume)
+        if payload is not None and payload.get("task", "lm") != t.NAME:
+            was = payload.get("task", "lm")
+            raise RnnlabError(f"--resume: {str(out)!r} is a {was} run, not a {t.NAME} run; "
+                              f"resume it with --task {was}")
+    except RnnlabError as e:
+        dist.broadcast(("error", str(e)))
+        raise
+    dist.broadcast(("ok", payload))  # a resumed rank needs no copy of the run folder
+    return payload
+
+
+def _train(t: ModuleType, cfg: RunConfig, out: Path, work: Path, payload: dict | None,
+           on_event: Event | None, on_ready: Event | None, dist: Any) -> TrainResult:
+    import torch
+
+    prepared = t.prepare(cfg, work, payload)
     torch.manual_seed(cfg.train.seed)  # the initial weights depend on the seed alone
     model = t.build_model(cfg, prepared)
+    counted = hasattr(model, "fit_counts")  # a CountModel: one pass of counting
+    if counted and dist.active:
+        raise RnnlabError(f"--model {cfg.model.model} is counted, not trained with gradients: "
+                          "it trains in one process (one pass over the data); run it without "
+                          "torchrun")
     prepared.info["params"] = sum(p.numel() for p in model.parameters())
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save_json(out / "config.json")
-    (out / "split.json").write_text(json.dumps(prepared.split, indent=2) + "\n")
+    if dist.writer:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save_json(out / "config.json")
+        (out / "split.json").write_text(json.dumps(prepared.split, indent=2) + "\n")
     if on_ready is not None:
         on_ready(prepared.info)
     extra = {"task": t.NAME, "config": cfg.to_dict(), **prepared.artifacts}
-    trainer = Trainer(cfg.train, out, on_event, extra, eval_fn=t.validate, monitor=t.MONITOR)
+    trainer = Trainer(cfg.train, out if dist.writer else None, on_event, extra,
+                      eval_fn=t.validate, monitor=t.MONITOR, dist=dist)
     t0 = time.perf_counter()
-    if hasattr(model, "fit_counts"):  # a CountModel: one pass of counting, no gradients
+    if counted:
         model.fit_counts(prepared.counts)
         history = History(steps=0, stopped="counted")
         for name in (BEST, LAST):
             save_checkpoint(out / name, trainer.payload(model, trainer={"step": 0}))
     else:
-        history = _fit(trainer, model, prepared, payload, out, on_event)
+        history = _fit(trainer, model.to(dist.device), prepared, payload,
+                       out if dist.writer else None, on_event, dist)
+        if not dist.writer:  # rank 0 reloads the best weights and reports the final figures
+            return TrainResult(model.cpu().eval(), history, {}, prepared,
+                               time.perf_counter() - t0)
         model = rebuild_model(load_checkpoint(out))
     seconds = time.perf_counter() - t0
     model.eval()
@@ -112,8 +161,17 @@ def train(
 
 
 def _fit(trainer: Trainer, model: nn.Module, prepared: Prepared, payload: dict | None,
-         out: Path, on_event: Event | None) -> History:
-    """Trainer.fit with every evaluation appended to metrics.jsonl as it happens."""
+         out: Path | None, on_event: Event | None, dist: Any) -> History:
+    """Trainer.fit with every evaluation appended to metrics.jsonl as it happens (rank 0);
+    under torchrun (or on a GPU) the batch sources are this rank's shards."""
+    from rnnlab.distributed import Sharded
+
+    train, val = prepared.train, prepared.val
+    if dist.active or dist.device != "cpu":
+        train = Sharded(train, dist, train=True)
+        val = None if val is None else Sharded(val, dist, train=False)
+    if out is None:
+        return trainer.fit(model, train, val, payload)
     with open(out / "metrics.jsonl", "a") as log:
 
         def event(e: dict[str, Any]) -> None:
@@ -124,4 +182,4 @@ def _fit(trainer: Trainer, model: nn.Module, prepared: Prepared, payload: dict |
                 on_event(e)
 
         trainer.on_event = event
-        return trainer.fit(model, prepared.train, prepared.val, payload)
+        return trainer.fit(model, train, val, payload)

@@ -22,6 +22,7 @@ from torch import nn
 
 from rnnlab.checkpoint import BEST, LAST, save_checkpoint
 from rnnlab.config import TrainConfig
+from rnnlab.distributed import Dist, ddp_forward, global_loss, reducing
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import evaluate
 from rnnlab.models.base import State, detach_state
@@ -80,7 +81,7 @@ PRECISIONS = ("fp32", "bf16", "bf16-head")
 
 
 def make_loss_fn(
-    model: nn.Module, cfg: TrainConfig
+    model: nn.Module, cfg: TrainConfig, dist: Dist | None = None
 ) -> Callable[[Any, State | None], tuple[torch.Tensor, State | None]]:
     """(batch, state) -> (loss, final state) of one training forward, with the speed options:
     `fused_loss` uses the model's own `loss(batch, state)` (no (B, T, V) logits), `precision`
@@ -111,6 +112,8 @@ def make_loss_fn(
             return out.loss, out.state
     if cfg.compile:
         fwd = torch.compile(fwd)
+    if dist is not None and dist.active:  # torchrun: gradients averaged over the ranks
+        fwd = ddp_forward(model, fwd, dist)
     bf16 = cfg.precision == "bf16"
 
     def loss_fn(batch, state):
@@ -144,6 +147,7 @@ class Trainer:
         extra_payload: dict[str, Any] | None = None,
         eval_fn: Callable[[nn.Module, Any], dict[str, Any]] = evaluate,
         monitor: str = "nll",
+        dist: Dist | None = None,
     ) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -151,6 +155,8 @@ class Trainer:
         self.extra = extra_payload or {}  # task, config, tokenizer ... in every checkpoint
         # validation: `eval_fn(model, batches) -> metrics`; the lowest `monitor` is the best
         self.eval_fn, self.monitor = eval_fn, monitor
+        # torchrun: batch sources are this rank's shards, rank 0 alone has an out_dir
+        self.dist = dist or Dist()
 
     def payload(self, model: nn.Module, **more: Any) -> dict[str, Any]:
         """A checkpoint of `model` with this run's extra payload."""
@@ -196,7 +202,7 @@ class Trainer:
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg, pos.step, progress, steps_per_epoch)
         opt.step()
-        return batch_loss.item(), new_state, float(grad_norm)
+        return global_loss(self.dist, batch_loss), new_state, float(grad_norm)
 
 
 class _Fit:
@@ -208,7 +214,7 @@ class _Fit:
             train, val
         cfg = self.cfg
         self.opt = make_optimizer(model, cfg)
-        self.loss_fn = make_loss_fn(model, cfg)
+        self.loss_fn = make_loss_fn(model, cfg, trainer.dist)
         self.steps_per_epoch = len(train)
         self.total = cfg.max_steps
         if cfg.max_epochs is not None:
@@ -223,7 +229,7 @@ class _Fit:
             self.pos = _Position(t["step"], t["epoch"], t["batch"], t["elapsed"],
                                  t["bad_evals"])
             self.hist.best_val, self.hist.best_step = t["best_val"], t["best_step"]
-            self.state = resume.get("carry")
+            self.state = trainer.dist.split_state(resume.get("carry"))  # all B rows saved
         else:
             torch.manual_seed(cfg.seed)
         self.clock = trainer._clock()
@@ -232,7 +238,8 @@ class _Fit:
         self.running, self.running_n = 0.0, 0
 
     def seconds(self) -> float:
-        return self.clock() - self.t0
+        # torchrun: the slowest rank's time, so --max-time stops every rank at the same step
+        return self.t.dist.all_max(self.clock() - self.t0)
 
     def run(self) -> History:
         cfg, pos, train = self.cfg, self.pos, self.train
@@ -280,18 +287,20 @@ class _Fit:
     def checkpoint(self, kind: str) -> None:
         """best.pt: weights and position; last.pt: all it takes to resume exactly."""
         out = self.t.out_dir
+        carry = self.t.dist.gather_state(self.state) if kind == LAST else None  # every rank
+        elapsed = self.seconds()  # every rank: a collective under torchrun
         if out is None:
             return
         pos, hist = self.pos, self.hist
         position = {"step": pos.step, "epoch": pos.epoch, "batch": pos.batch,
-                    "elapsed": self.seconds(), "bad_evals": pos.bad_evals,
+                    "elapsed": elapsed, "bad_evals": pos.bad_evals,
                     "best_val": hist.best_val, "best_step": hist.best_step}
         if kind == BEST:
             save_checkpoint(out / BEST, self.t.payload(self.model, trainer=position))
             return
         save_checkpoint(out / LAST, self.t.payload(
             self.model, trainer=position, optimizer_state=self.opt.state_dict(),
-            rng_state=torch.get_rng_state(), carry=self.state))
+            rng_state=torch.get_rng_state(), carry=carry))
 
     def evaluate(self, grad_norm: float) -> None:
         """Record the running train loss, validate, keep the best, checkpoint, report."""
@@ -308,7 +317,8 @@ class _Fit:
                                     for n, p in self.model.named_parameters()
                                     if p.grad is not None}
         if self.val is not None:
-            metrics = self.t.eval_fn(self.model, self.val.epoch(0))
+            with reducing(self.t.dist):  # each rank scores its shard; the sums are all-reduced
+                metrics = self.t.eval_fn(self.model, self.val.epoch(0))
             record.update({f"val_{k}": v for k, v in metrics.items()})
             if metrics[self.t.monitor] < hist.best_val:
                 hist.best_val, hist.best_step, pos.bad_evals = (

@@ -110,12 +110,17 @@ class SequenceClassifier(nn.Module):
         mask = torch.arange(T, device=inputs.device) < lengths.to(inputs.device).unsqueeze(1)
         return out, state, mask  # mask (B, T)
 
-    def _last(self, state: State) -> Tensor:
-        h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
-        D = self.rnn.num_directions
-        # layer-major, direction-minor: the last D rows are the top layer's directions; the
-        # backward direction's final state is its state after reading x_1
-        return torch.cat(list(h[-D:]), dim=-1)  # (B, D*H)
+    def _last(self, out: Tensor, mask: Tensor) -> Tensor:
+        """The final states of the top layer, read from its outputs (B, T, D*H): the forward
+        direction's h_n at each sequence's last real step, the backward direction's at step 1
+        (its state after reading x_1). The same values as the recurrence's final state, and
+        a gather exports to ONNX where the packed layer's final state does not."""
+        H = self.rnn.hidden_size
+        last = (mask.sum(1) - 1).clamp_min(0)  # (B,) index of the last real step
+        h_n = out[torch.arange(out.shape[0], device=out.device), last, :H]  # (B, H)
+        if self.rnn.num_directions == 1:
+            return h_n
+        return torch.cat([h_n, out[:, 0, H:]], dim=-1)  # (B, D*H)
 
     def _scores(self, out: Tensor, mask: Tensor) -> Tensor:
         s = self.attn_v(torch.tanh(self.attn(out))).squeeze(-1)  # (B, T)
@@ -123,7 +128,7 @@ class SequenceClassifier(nn.Module):
 
     def _pool(self, out: Tensor, state: State, mask: Tensor) -> Tensor:
         if self.pool == "last":
-            return self._last(state)
+            return self._last(out, mask)
         m = mask.unsqueeze(-1)  # (B, T, 1)
         if self.pool == "mean":
             # padded outputs are zero already; the mask keeps that true whatever Recurrent does

@@ -73,7 +73,7 @@ def seasonal_difference(x: Tensor, season: int, difference: bool = False) -> Ten
     """x (B, T) -> (B, T - lag): Δ_m x_t = x_t - x_{t-m} (m = `season`, 0 for none), then
     Δ of that when `difference`; lag = m + difference. The features the model reads."""
     u = x[:, season:] - x[:, : x.shape[1] - season] if season else x
-    return u.diff(dim=1) if difference else u
+    return u[:, 1:] - u[:, :-1] if difference else u  # slices, not diff: ONNX has no diff
 
 
 def undo_seasonal_difference(u: Tensor, head: Tensor, season: int,
@@ -224,7 +224,7 @@ class Forecaster(nn.Module):
         if self.seasonal:  # 0 where the lag reaches before the window
             u = F.pad(self._features(inputs), (self.lag, 0))  # (B, T)
         elif self.difference:
-            u = inputs.diff(dim=1, prepend=inputs[:, :1])  # (B, T)
+            u = inputs - torch.cat([inputs[:, :1], inputs[:, :-1]], dim=1)  # (B, T), 0 first
         else:
             u = inputs
         out, state = self.rnn(u.unsqueeze(-1), state)  # (B, T, Hd)

@@ -87,7 +87,10 @@ class WindowLM(nn.Module):
             # the stack's receptive field is C, so exactly T positions remain: (B, H, T)
             return self.drop(z.transpose(1, 2)), None
         C = self.context
-        windows = emb.unfold(1, C, 1)  # (B, T, E, C)
+        if full.shape[1] == C:  # one window (decoding): the same view, and exports to ONNX
+            windows = emb.transpose(1, 2).unsqueeze(1)  # (B, 1, E, C)
+        else:
+            windows = emb.unfold(1, C, 1)  # (B, T, E, C)
         x = windows.transpose(2, 3).reshape(*windows.shape[:2], -1)  # (B, T, C*E), oldest first
         if self.kind == "linear":
             return x, None

@@ -130,14 +130,17 @@ def predictions(model: nn.Module, batches: Any) -> tuple[list[int], Any, float]:
             nll -= float(lp.gather(1, b.labels[:, None]).sum())
             lps.append(lp)
     model.train(was_training)
-    return ys, torch.cat(lps), nll
+    return ys, (torch.cat(lps) if lps else torch.zeros(0, 1)), nll
 
 
 def validate(model: nn.Module, batches: Any) -> dict[str, float]:
     """Mean NLL (monitored), accuracy and error rate on the validation part."""
+    from rnnlab.distributed import sum_across_ranks
+
     ys, lp, nll = predictions(model, batches)
-    acc = sum(int(p == y) for p, y in zip(lp.argmax(1).tolist(), ys, strict=True)) / len(ys)
-    return {"nll": nll / len(ys), "accuracy": acc, "error_rate": 1 - acc}
+    right = sum(int(p == y) for p, y in zip(lp.argmax(1).tolist(), ys, strict=True))
+    nll, right, n = sum_across_ranks(nll, right, len(ys))  # torchrun: every rank's shard
+    return {"nll": nll / n, "accuracy": right / n, "error_rate": 1 - right / n}
 
 
 def report(model: nn.Module, batches: Any, labels: list[str]) -> dict[str, Any]:

@@ -1,0 +1,104 @@
+"""ONNX export of every task's model, checked against PyTorch with ONNX Runtime (1e-5), and
+generation from an exported step function."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from rnnlab.cli import main  # noqa: E402
+from rnnlab.export import TOLERANCE, export  # noqa: E402
+
+FAST = ["--max-steps", "3", "--eval-every", "3", "--threads", "1", "--no-progress",
+        "--samples", "0", "--hidden-size", "16"]
+
+
+def _train(out: Path, *args: str) -> Path:
+    assert main(["train", *args, "--out", str(out), *FAST]) == 0
+    return out
+
+
+@pytest.fixture
+def series_csv(tmp_path: Path) -> Path:
+    p = tmp_path / "s.csv"
+    p.write_text("t,y\n" + "".join(f"{i},{10 + 5 * math.sin(i / 3) + i / 10:.3f}\n"
+                                   for i in range(120)))
+    return p
+
+
+CASES = {  # name -> flags of a tiny training run (data filled in by the test)
+    "lm-lstm-lines": ["--model", "lstm", "--format", "lines", "--num-layers", "2"],
+    "lm-gru-loop-stream": ["--model", "gru", "--impl", "loop", "--format", "text"],
+    "lm-mlp-window": ["--model", "mlp", "--format", "lines", "--context", "3"],
+    "conditional-concat": ["--task", "conditional", "--model", "lstm", "--condition", "concat",
+                           "--no-unconditioned"],
+    "conditional-init": ["--task", "conditional", "--model", "gru", "--no-unconditioned"],
+    "classify-bigru-last": ["--task", "classify", "--model", "gru", "--bidirectional"],
+    "classify-lstm-loop-attention": ["--task", "classify", "--model", "lstm", "--impl", "loop",
+                                     "--pool", "attention"],
+    "forecast-gru": ["--task", "forecast", "--model", "gru", "--horizon", "3"],
+    "forecast-mlp-direct": ["--task", "forecast", "--model", "mlp", "--strategy", "direct",
+                            "--horizon", "3", "--context", "8"],
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_export_matches_pytorch_in_onnxruntime(case, tmp_path, names_file, text_file,
+                                               labeled_tsv, series_csv, capsys) -> None:
+    task = case.split("-")[0]
+    data = {"lm": names_file if "lines" in CASES[case] else text_file,
+            "conditional": labeled_tsv, "classify": labeled_tsv, "forecast": series_csv}[task]
+    extra = ["--column", "y"] if task == "forecast" else []
+    run = _train(tmp_path / "run", "--data", str(data), *extra, *CASES[case])
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "check: onnxruntime vs PyTorch max |diff|" in printed
+    r = export(run, tmp_path / "again.onnx")
+    assert r["max_abs_diff"] <= TOLERANCE
+    assert r["kind"] == {"lm": "step", "conditional": "step", "classify": "sequence",
+                         "forecast": "forecast"}[task]
+
+
+def test_classifier_export_on_a_new_batch_equals_the_run_model(tmp_path, labeled_tsv) -> None:
+    """Independent of export's own check: a loop-implementation classifier (exported through
+    its fused copy) on a padded batch of another size and length, against the run's model."""
+    from rnnlab.models.base import ClassBatch
+    from rnnlab.run import load
+
+    run = _train(tmp_path / "run", "--data", str(labeled_tsv), "--task", "classify", "--model",
+                 "gru", "--impl", "loop", "--bidirectional", "--pool", "max")
+    export(run, tmp_path / "c.onnx")
+    x = torch.tensor([[5, 6, 7, 8, 9, 5, 6, 7, 8, 9, 5], [6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    lengths = torch.tensor([11, 2])
+    ref = load(run).model(ClassBatch(x, lengths, None, True)).logits.detach().numpy()
+    got = ort.InferenceSession(str(tmp_path / "c.onnx")).run(
+        None, {"inputs": x.numpy(), "lengths": lengths.numpy()})[0]
+    assert abs(got - ref).max() < TOLERANCE
+
+
+def test_generate_from_onnx_equals_greedy_decoding_of_the_run(tmp_path, names_file,
+                                                             capsys) -> None:
+    run = _train(tmp_path / "run", "--data", str(names_file), "--model", "lstm", "--format",
+                 "lines")
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    common = ["--strategy", "greedy", "--prompt", "ma", "--max-new-tokens", "12"]
+    assert main(["generate", str(run), *common]) == 0
+    torch_text = capsys.readouterr().out
+    assert main(["generate", str(tmp_path / "m.onnx"), *common]) == 0
+    assert capsys.readouterr().out == torch_text
+
+
+def test_count_models_are_refused_with_the_reason(tmp_path, names_file, user_error) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(names_file), "--format", "lines", "--model", "bigram",
+                 "--out", str(run), "--samples", "0", "--no-progress"]) == 0
+    line = user_error(["export", str(run), "--out", str(tmp_path / "m.onnx")])
+    assert "count model" in line and "no graph to export" in line
