@@ -158,10 +158,7 @@ def test_tied_embeddings_and_checkpoint_round_trip(tmp_path) -> None:
     path = tmp_path / "m.pt"
     torch.save({"hparams": m.hparams, "state": m.state_dict()}, path)
     saved = torch.load(path)
-    try:
-        r = rebuild("Seq2Seq", saved["hparams"])
-    except RnnlabError:  # not yet registered in MODEL_MODULES
-        r = Seq2Seq(**saved["hparams"])
+    r = rebuild("Seq2Seq", saved["hparams"])
     r.double().load_state_dict(saved["state"])
     r.eval()
     assert r.head.weight is r.tgt_embedding.weight

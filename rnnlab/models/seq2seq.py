@@ -28,10 +28,12 @@ Training uses teacher forcing: y_{t-1} is the reference token. With `scheduled_s
 = p > 0 (Bengio et al. 2015), in training each y_{t-1} (t > 1) is replaced with probability
 p by a token drawn from the model's own distribution at step t-1.
 
-Memory: the output layer runs over the N = B*T target positions in chunks of
-LOGIT_BUDGET // V_t rows (recomputed in backward), so at most ~2 * LOGIT_BUDGET logits exist
-at once, whatever B, T and V_t are; `forward` returns the full logits (B, T, V_t) only when
-B*T*V_t <= LOGIT_BUDGET, else `Output.logits` is None (the loss is the same).
+Memory: past the budget, the output layer runs over the N = B*T target positions in chunks
+of LOGIT_BUDGET // V_t rows (`ChunkedHeadCE`, recomputed in backward), so about
+2 * LOGIT_BUDGET floats of logits and their gradient exist at once (2^25 float32 = 128 MB),
+whatever B, T and V_t are, besides the (N, H) decoder outputs. `forward` returns the full
+logits (B, T, V_t) only when B*T*V_t <= LOGIT_BUDGET, else `Output.logits` is None (the
+loss is the same).
 
 Decoding follows the generative protocol with the source as the prompt:
     `prefill(src (B, S), src_lengths (B,)) -> (logits (B, V_t) for y_1, state)`
@@ -48,7 +50,6 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
@@ -244,19 +245,10 @@ class Seq2Seq(nn.Module):
         return Output(None, self._chunked_loss(h, targets), None)  # type: ignore[arg-type]
 
     def _chunked_loss(self, h: Tensor, targets: Tensor) -> Tensor:
-        """Mean cross-entropy of head(h) (N, V_t), LOGIT_BUDGET // V_t rows at a time; each
-        chunk's logits are recomputed in backward instead of kept."""
+        """Mean cross-entropy of head(h) (N, V_t), LOGIT_BUDGET // V_t rows at a time."""
         rows = max(1, LOGIT_BUDGET // self.tgt_vocab_size)
-        total = h.new_zeros((), dtype=torch.promote_types(h.dtype, torch.float32))
-        for s in range(0, h.shape[0], rows):
-            total = total + checkpoint(self._chunk_ce, h[s:s + rows], targets[s:s + rows],
-                                       use_reentrant=False)
+        total = ChunkedHeadCE.apply(h, self.head.weight, self.head.bias, targets, rows)
         return total / (targets != IGNORE_INDEX).sum().clamp_min(1)
-
-    def _chunk_ce(self, h: Tensor, y: Tensor) -> Tensor:
-        z = self.head(h)  # (c, V_t)
-        z = z.to(torch.promote_types(z.dtype, torch.float32))
-        return F.cross_entropy(z, y, ignore_index=IGNORE_INDEX, reduction="sum")
 
     @torch.no_grad()
     def target_log_probs(self, batch: PairBatch, state: None = None) -> tuple[Tensor, None]:
@@ -309,6 +301,45 @@ class Seq2Seq(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class ChunkedHeadCE(torch.autograd.Function):
+    """sum_i CE(W h_i + b, y_i) over targets y_i != IGNORE_INDEX, `rows` rows of logits at a
+    time. Backward recomputes each chunk's logits (d loss / d z = softmax(z) - onehot(y))
+    instead of keeping them: memory rows * V, not N * V. The products run in the weight's
+    dtype (autocast off), the softmax in at least float32."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,  # type: ignore[override]
+                rows: int) -> Tensor:
+        acc = torch.promote_types(weight.dtype, torch.float32)
+        with torch.autocast("cpu", enabled=False):
+            hc = h.detach().to(weight.dtype)
+            total = torch.zeros((), dtype=acc)
+            for s in range(0, len(hc), rows):
+                z = F.linear(hc[s:s + rows], weight, bias).to(acc)  # (c, V)
+                total += F.cross_entropy(z, targets[s:s + rows], ignore_index=IGNORE_INDEX,
+                                         reduction="sum")
+        ctx.save_for_backward(hc, weight, bias, targets)
+        ctx.rows, ctx.h_dtype = rows, h.dtype
+        return total
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        hc, weight, bias, targets = ctx.saved_tensors
+        acc = torch.promote_types(weight.dtype, torch.float32)
+        grad_h, grad_w = torch.empty_like(hc), torch.zeros_like(weight)
+        grad_b = torch.zeros_like(bias)
+        with torch.autocast("cpu", enabled=False):
+            for s in range(0, len(hc), ctx.rows):
+                h_c, y = hc[s:s + ctx.rows], targets[s:s + ctx.rows]
+                dz = F.linear(h_c, weight, bias).to(acc).softmax(-1)  # (c, V)
+                dz[torch.arange(len(y)), y.clamp_min(0)] -= 1.0
+                dz = (dz * ((y != IGNORE_INDEX).unsqueeze(1) * g)).to(weight.dtype)
+                grad_h[s:s + ctx.rows] = dz @ weight  # (c, H)
+                grad_w += dz.t() @ h_c  # (V, H)
+                grad_b += dz.sum(0)
+        return grad_h.to(ctx.h_dtype), grad_w, grad_b, None, None
 
 
 def _check(hp: dict) -> None:
