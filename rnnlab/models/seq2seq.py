@@ -335,7 +335,7 @@ class ChunkedHeadCE(torch.autograd.Function):
                 h_c, y = hc[s:s + ctx.rows], targets[s:s + ctx.rows]
                 dz = F.linear(h_c, weight, bias).to(acc).softmax(-1)  # (c, V)
                 dz[torch.arange(len(y)), y.clamp_min(0)] -= 1.0
-                dz = (dz * ((y != IGNORE_INDEX).unsqueeze(1) * g)).to(weight.dtype)
+                dz = dz.mul_(((y != IGNORE_INDEX) * g).unsqueeze(1).to(acc)).to(weight.dtype)
                 grad_h[s:s + ctx.rows] = dz @ weight  # (c, H)
                 grad_w += dz.t() @ h_c  # (V, H)
                 grad_b += dz.sum(0)
