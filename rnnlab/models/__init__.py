@@ -44,6 +44,7 @@ MODEL_MODULES: dict[str, str] = {
     "SequenceClassifier": "rnnlab.models.classifier",
     "NaiveBayes": "rnnlab.models.naive_bayes",
     "ConditionalLM": "rnnlab.models.conditional",
+    "Seq2Seq": "rnnlab.models.seq2seq",
 }
 
 

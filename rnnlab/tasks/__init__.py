@@ -16,10 +16,10 @@ from typing import Any
 
 from rnnlab.config import SECTIONS, TrainConfig, check_section, overlay
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks import classify, conditional, forecast, lm
+from rnnlab.tasks import classify, conditional, forecast, lm, translate
 
 TASKS: dict[str, ModuleType] = {
-    m.NAME: m for m in (lm, forecast, classify, conditional)}
+    m.NAME: m for m in (lm, forecast, classify, conditional, translate)}
 DEFAULT_TASK = lm.NAME
 
 
