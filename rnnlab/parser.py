@@ -114,7 +114,7 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     t.add_argument("--batch-size", type=int,
                    help="sentences decoded together (1: one at a time; default the run's "
                    "--eval-batch-size)")
-    t.add_argument("--limit", type=int, help="only the first N pairs")
+    t.add_argument("--limit", type=int, help="only N pairs, spread evenly over the part")
     e.add_argument("--threads", type=_positive_int)
     e.set_defaults(command_name="evaluate")
 

@@ -103,9 +103,12 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
     import matplotlib.pyplot as plt
     import numpy as np
 
-    a = np.asarray(weights, dtype=float).reshape(len(target), -1)  # (T, S)
-    src = [s.replace("\uffed", "") for s in source][: a.shape[1]]
-    tgt = [t.replace("\uffed", "") for t in target]
+    src = [s.replace("\uffed", "") for s in source]
+    tgt = [t.replace("\uffed", "") for t in target] or ["(empty)"]
+    # (T, S); an empty translation: one blank row
+    a = np.asarray(weights, dtype=float).reshape(len(target), -1) if target else \
+        np.zeros((1, len(src)))
+    src = src[: a.shape[1]]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(src) + 2), max(3.0, 0.4 * len(tgt) + 1.5)),
                            dpi=100)
     ax.imshow(a, cmap="Greys", vmin=0, vmax=1, aspect="auto")

@@ -31,9 +31,10 @@ CONTEXT = {
     "forecast": {},
     "classify": {"fold": ["--cv", "100"]},
     "conditional": {},
+    "translate": {"tgt_col": ["--src-col", "5"]},
 }
 BASE = {"lm": [], "forecast": [], "classify": ["--data", "x.tsv"],  # what a task needs
-        "conditional": ["--data", "x.tsv"]}
+        "conditional": ["--data", "x.tsv"], "translate": ["--data", "x.tsv"]}
 
 
 def numeric_fields():

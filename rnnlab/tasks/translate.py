@@ -257,7 +257,8 @@ def evaluate(loaded: Loaded, data: str | None = None, split: str = "test",
              limit: int | None = None) -> dict[str, Any]:
     """{"bleu", "chrf", "sentences", "signature", "chrf_signature", "strategy", "num_beams",
     "seconds_per_sentence", "sentences_per_second", "buckets"} of a pairs file (the run's
-    columns) or the run's own split, decoding with `strategy`; `limit`: the first N pairs."""
+    columns) or the run's own split, decoding with `strategy`; `limit`: N pairs spread evenly
+    over the part."""
     from rnnlab.tasks.translate_eval import score_part
 
     cfg = loaded.cfg
@@ -267,15 +268,16 @@ def evaluate(loaded: Loaded, data: str | None = None, split: str = "test",
         if split not in ("val", "test"):
             raise RnnlabError(f"--split must be 'val' or 'test', got {split!r}")
         pairs = splits(cfg.data)[0][split]
-    if limit is not None:
+    if limit is not None:  # evenly spaced: Tatoeba's lines are sorted by length
         if limit < 1:
             raise RnnlabError(f"--limit must be >= 1, got {limit}")
-        pairs = pairs[:limit]
+        pairs = [pairs[i * len(pairs) // limit] for i in range(min(limit, len(pairs)))]
     if not pairs:
         raise RnnlabError(f"nothing to evaluate: the {split if data is None else 'file'} holds "
                           "no pairs")
     m, _ = score_part(loaded.model, tokenizers_of(loaded), pairs, strategy, num_beams,
-                      length_penalty, max_new_tokens, batch_size or cfg.train.eval_batch_size,
+                      length_penalty, max_new_tokens,
+                      cfg.train.eval_batch_size if batch_size is None else batch_size,
                       buckets=True)
     return m
 
