@@ -229,13 +229,13 @@ def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> d
                      cfg.train.eval_batch_size)
         result["test_nll"] = evaluate(model, tb.epoch(0))
         toks = (prepared.extra["src_tokenizer"], prepared.extra["tgt_tokenizer"])
-        runs = [("greedy", 1)] + ([("beam_search", cfg.model.final_beams)]
-                                  if cfg.model.final_beams else [])
+        runs = [("greedy", "greedy", 1)]
+        if cfg.model.final_beams:
+            runs.append((f"beam{cfg.model.final_beams}", "beam_search", cfg.model.final_beams))
         columns_out: dict[str, list[str]] = {}
-        for strategy, k in runs:
-            m, hyps = score_part(model, toks, test, strategy, k, buckets=True)
-            result[f"test_{'greedy' if k == 1 and strategy == 'greedy' else f'beam{k}'}"] = m
-            columns_out[strategy] = hyps
+        for name, strategy, k in runs:
+            result[f"test_{name}"], columns_out[name] = score_part(model, toks, test, strategy,
+                                                                   k, buckets=True)
         lines = ["source\treference\t" + "\t".join(columns_out)]
         lines += ["\t".join([s, t, *(h[i] for h in columns_out.values())])
                   for i, (s, t) in enumerate(test)]
@@ -319,9 +319,9 @@ def translate(loaded: Loaded, sentences: list[str], strategy: str = "greedy",
 
 # -- what the CLI prints ---------------------------------------------------------------------
 def fmt(m: dict[str, Any]) -> str:
-    return (f"BLEU {m['bleu']:.2f}  chrF {m['chrf']:.2f}  ({m['sentences']} sentences, "
-            f"{m['strategy']}{'' if m['strategy'] != 'beam_search' else ' ' + str(m['num_beams'])}"
-            f", {m['seconds_per_sentence'] * 1000:.1f} ms/sentence)")
+    how = m["strategy"] + (f" {m['num_beams']}" if m["strategy"] == "beam_search" else "")
+    return (f"BLEU {m['bleu']:.2f}  chrF {m['chrf']:.2f}  ({m['sentences']} sentences, {how}, "
+            f"{m['seconds_per_sentence'] * 1000:.1f} ms/sentence)")
 
 
 def describe_buckets(m: dict[str, Any]) -> list[str]:
@@ -349,18 +349,17 @@ def describe_eval(e: dict[str, Any]) -> str:
 
 
 def describe(final: dict[str, Any]) -> list[str]:
-    lines = []
+    lines, decoded = [], [k for k in sorted(final) if k.startswith("test_") and k != "test_nll"]
     if "val" in final:
         lines.append(f"validation: nll {final['val']['nll']:.4f} nats/token  ppl "
                      f"{final['val']['ppl']:.2f}")
     if "test_nll" in final:
         lines.append(f"test:       nll {final['test_nll']['nll']:.4f} nats/token  ppl "
                      f"{final['test_nll']['ppl']:.2f}")
-    for key in sorted(k for k in final if k.startswith("test_") and k != "test_nll"):
+    for key in decoded:
         lines += [f"test {key[5:]:<7} {fmt(final[key])}", *describe_buckets(final[key])]
-    if any(k.startswith("test_") and k != "test_nll" for k in final):
-        first = next(final[k] for k in sorted(final) if k.startswith("test_") and k != "test_nll")
-        lines.append(f"sacreBLEU signature: {first['signature']}")
+    if decoded:
+        lines.append(f"sacreBLEU signature: {final[decoded[0]]['signature']}")
     return lines
 
 
