@@ -18,6 +18,10 @@ Shapes: B batch, T time (`seq_len` for TBPTT chunks), N stream length, C context
                 them; neighbouring batches are unrelated, so the state resets every batch.
 
 - `TagBatches`: sentences with a tag per word, bucketed by length (`TagBatch`).
+- `PairBatches`: (source, target) id pairs for an encoder-decoder: the source padded with
+  its lengths, the target as `<bos> y1 .. yn` / `y1 .. yn <eos>`; batches drawn from pools of
+  similar lengths (bucketing: little padding), the pools and the batch order reshuffled
+  every epoch from (seed, epoch).
 - `windows(ids, context)`: fixed windows (N-C, C) -> next token (N-C,) for window models
   fitted outside the shared batches.
 
@@ -35,7 +39,7 @@ import torch
 
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
-from rnnlab.models.base import ClassBatch, CondBatch, LMBatch, TagBatch
+from rnnlab.models.base import ClassBatch, CondBatch, LMBatch, PairBatch, TagBatch
 from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 Partition = Literal["sequential", "random"]
@@ -273,6 +277,71 @@ class CondBatches:
     def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[CondBatch]:
         for idx, b in self.lines.indexed_epoch(epoch, start):
             yield CondBatch(b.inputs, b.targets, b.lengths, self.labels[idx], True)
+
+
+class PairBatches:
+    """Sentence pairs in `PairBatch`es. Training (`shuffle`): each epoch the pairs are
+    shuffled from (seed, epoch), cut into pools of `POOL` batches, each pool sorted by
+    (source, target) length and cut into batches, and the batch order shuffled, so a batch
+    holds sentences of similar lengths (padding costs little) and every pair is seen once
+    an epoch. Without `shuffle` the pairs are sorted by length once (evaluation; the order
+    does not change a summed NLL). `indexed_epoch` also yields each batch's pair indices.
+    Memory: the ids as Python lists; a batch is B x (S + T) int64."""
+
+    POOL = 50  # batches per sorting pool: short enough to keep batches random
+
+    def __init__(self, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]],
+                 batch_size: int, shuffle: bool = False, seed: int = 0) -> None:
+        if not src:
+            raise RnnlabError("no sentence pairs to batch; the data split is empty")
+        if len(src) != len(tgt):
+            raise ValueError(f"{len(src)} sources for {len(tgt)} targets")
+        # an empty source reads one <unk>, so the encoder has a real step
+        self.src = [list(s) if len(s) else [UNK_ID] for s in src]
+        self.tgt = [list(t) for t in tgt]
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.src) // self.batch_size)
+
+    def num_tokens(self) -> int:
+        """Target tokens scored (each target's <eos> included)."""
+        return sum(len(t) + 1 for t in self.tgt)
+
+    def _length(self, i: int) -> tuple[int, int]:
+        return len(self.src[i]), len(self.tgt[i])
+
+    def order(self, epoch: int) -> list[list[int]]:
+        """The batches (lists of pair indices) of one epoch."""
+        n, B = len(self.src), self.batch_size
+        if not self.shuffle:
+            idx = sorted(range(n), key=self._length)
+            return [idx[k:k + B] for k in range(0, n, B)]
+        g = seeded_generator(self.seed, epoch)
+        perm = torch.randperm(n, generator=g).tolist()
+        batches = []
+        for p in range(0, n, self.POOL * B):
+            pool = sorted(perm[p:p + self.POOL * B], key=self._length)
+            batches += [pool[k:k + B] for k in range(0, len(pool), B)]
+        return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+
+    def batch(self, idx: Sequence[int]) -> PairBatch:
+        src_lengths = torch.tensor([len(self.src[i]) for i in idx])
+        src = torch.full((len(idx), int(src_lengths.max())), PAD_ID, dtype=torch.long)  # (B, S)
+        for row, i in enumerate(idx):
+            src[row, : src_lengths[row]] = torch.as_tensor(self.src[i])
+        t = pad_batch([self.tgt[i] for i in idx])  # <bos> y .. / y .. <eos>, (B, T)
+        return PairBatch(src, src_lengths, t.inputs, t.targets, True)
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[PairBatch]:
+        """Batches of one epoch, from batch index `start` (to resume mid-epoch exactly)."""
+        for _, b in self.indexed_epoch(epoch, start):
+            yield b
+
+    def indexed_epoch(self, epoch: int = 0, start: int = 0
+                      ) -> Iterator[tuple[list[int], PairBatch]]:
+        for idx in self.order(epoch)[start:]:
+            yield idx, self.batch(idx)
 
 
 def windows(ids: np.ndarray | Sequence[int], context: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Command line: `rnnlab train | evaluate | generate | score | predict | diagnose | forecast`.
+"""Command line: `rnnlab train | evaluate | generate | score | predict | diagnose | forecast |
+translate`.
 
 Flags (parser.py) -> `tasks.make_config` -> one library call -> print. `train`'s flags come
 from the tasks' config dataclasses (one table, flags.py); every other subcommand dispatches
@@ -203,8 +204,18 @@ def _load(args: argparse.Namespace, command: str):
     return load(args.run, command)
 
 
+TRANSLATE_EVAL = ("strategy", "num_beams", "length_penalty", "max_new_tokens", "batch_size",
+                  "limit")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     loaded = _load(args, "evaluate")
+    decoding = {k: getattr(args, k) for k in TRANSLATE_EVAL if getattr(args, k) is not None}
+    if loaded.task == "translate":
+        return _evaluate_translation(loaded, args, decoding)
+    if decoding:
+        raise RnnlabError(f"{', '.join(flag(k) for k in decoding)} apply to translate runs; "
+                          f"{args.run!r} is a {loaded.task} run: drop them")
     if loaded.task in ("classify", "conditional", "tag"):  # labeled: a file or a split
         if args.format is not None or args.horizon is not None or args.eval_rows is not None:
             raise RnnlabError(f"a {loaded.task} run reads --data in its own format: drop "
@@ -235,8 +246,66 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_translation(loaded, args: argparse.Namespace, decoding: dict[str, Any]) -> int:
+    if args.format is not None or args.horizon is not None or args.eval_rows is not None:
+        raise RnnlabError("a translate run reads --data as pairs in its own columns: drop "
+                          "--format/--horizon/--eval-rows")
+    task = TASKS["translate"]
+    m = task.evaluate(loaded, args.data, args.split, **decoding)
+    print(json.dumps(m) if args.json else "\n".join(task.describe_evaluation(m)))
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from rnnlab.datasets import read_lines
+
+    sentences = list(args.sentences)
+    if args.file:
+        sentences += [line for line in read_lines(args.file, "--file") if line.strip()]
+    if not sentences:
+        raise RnnlabError("nothing to translate: give SENTENCE arguments or --file PATH")
+    loaded = _load(args, "translate")
+    return _print_translations(loaded, sentences, args)
+
+
+def _print_translations(loaded, sentences: list[str], args: argparse.Namespace) -> int:
+    """Each translation (and the time per sentence on stderr); --attention-png: heatmaps."""
+    task = TASKS["translate"]
+    png = getattr(args, "attention_png", None)
+    sampling = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p", "seed")}
+    t0 = time.perf_counter()
+    rows = task.translate(loaded, sentences, args.strategy or "greedy", args.num_beams,
+                          args.length_penalty, args.max_new_tokens, attention=png is not None,
+                          **sampling)
+    seconds = time.perf_counter() - t0
+    for i, r in enumerate(rows):
+        if png is not None:
+            from rnnlab.plots import plot_attention
+
+            path = Path(png) if i == 0 else Path(png).with_name(
+                f"{Path(png).stem}-{i + 1}{Path(png).suffix or '.png'}")
+            plot_attention(r["attention"], r["source_tokens"], r["target_tokens"], path,
+                           f"{r['source']}  ->  {r['translation']}")
+            r["attention_png"] = str(path)
+        if "unknown_source_words" in r:
+            _note(f"note: {', '.join(map(repr, r['unknown_source_words']))} of {r['source']!r}"
+                  " are outside the model's source vocabulary (read as <unk>)")
+        print(json.dumps(r, ensure_ascii=False) if args.json else r["translation"])
+    _note(f"{len(rows)} sentence(s) in {seconds:.3f} s ({seconds / len(rows) * 1000:.1f} ms "
+          f"per sentence, {args.strategy or 'greedy'}"
+          + (f", {args.num_beams} beams" if args.strategy == "beam_search" else "") + ")")
+    if png is not None:
+        _note("wrote " + ", ".join(r["attention_png"] for r in rows))
+    return 0
+
+
 def _decode_config(args: argparse.Namespace):
     from rnnlab.decoding import DecodeConfig
+
+    if args.strategy is None:  # predict leaves the defaults to the run's task
+        args.strategy = "sample"
+    if args.max_new_tokens is None:
+        args.max_new_tokens = 100
 
     dc = DecodeConfig(args.strategy, args.max_new_tokens, args.temperature, args.top_k,
                       args.top_p, args.num_beams)
@@ -330,6 +399,14 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """The task's own prediction: continuations of prompts (lm), future values (forecast)."""
     loaded = _load(args, "predict")
+    if loaded.task == "translate":
+        if args.attention or args.horizon is not None or args.out is not None:
+            raise RnnlabError("a translate run's prediction is `rnnlab translate`: drop "
+                              "--attention/--horizon/--out (heatmaps: translate "
+                              "--attention-png)")
+        if not args.inputs:
+            raise RnnlabError("nothing to translate: give SENTENCE arguments")
+        return _print_translations(loaded, args.inputs, args)
     if loaded.task == "conditional":
         if not args.inputs:
             raise RnnlabError("give the classes to generate for as INPUT arguments")
@@ -436,7 +513,7 @@ def _print_forecast(r: dict[str, Any]) -> int:
 
 HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "generate": cmd_generate,
             "score": cmd_score, "predict": cmd_predict, "diagnose": cmd_diagnose,
-            "forecast": cmd_forecast, "export": cmd_export}
+            "forecast": cmd_forecast, "export": cmd_export, "translate": cmd_translate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,8 @@
 - `read_conllu(path, tag_column)`: (words, tags) sentences of a CoNLL-U file (the `conllu`
   library parses it); `write_conllu_tags` fills the tag column of the file's own lines;
   `read_token_lines`: plain text, one sentence per line, whitespace tokens
+- `read_pairs(path, src_col, tgt_col)`: (source, target) sentence pairs, `normalize`d;
+  `grouped_split`: train/val/test with every source sentence in one part only
 """
 
 from __future__ import annotations
@@ -393,3 +395,101 @@ def looks_like_conllu(text: str) -> bool:
         if line.strip() and not line.startswith("#"):
             return line.count("\t") == 9
     return False
+# -- sentence pairs (translation) ------------------------------------------------------------
+Pair = tuple[str, str]  # (source, target)
+# spaces that typography puts before French `?!:;` and inside numbers; read as plain spaces
+# (and U+FFED, the tokenizer's joiner mark, which must not occur in a text)
+_SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2009\u2007\u3000\uffed"), " ")
+_DROPPED = dict.fromkeys(map(ord, "\u200b\u00ad\ufeff"), None)  # zero width, soft hyphen
+_QUOTES = {ord("\u2019"): "'", ord("\u2018"): "'"}  # one apostrophe, not three
+
+
+def normalize(text: str, lowercase: bool = False) -> str:
+    """Light normalization that keeps the text as a reader writes it: Unicode NFC, the
+    no-break and thin spaces as plain spaces, zero-width characters and soft hyphens
+    dropped, curly apostrophes straight, runs of whitespace as one space, no space at the
+    ends; lowercased only with `lowercase`. References are scored in this form."""
+    import unicodedata
+
+    t = unicodedata.normalize("NFC", text).translate(_SPACES).translate(_DROPPED)
+    t = " ".join(t.translate(_QUOTES).split())
+    return t.lower() if lowercase else t
+
+
+def read_pairs(path: str | Path, src_col: int = 0, tgt_col: int = 1, what: str = "--data",
+               lowercase: bool = False) -> list[Pair]:
+    """(source, target) of each line of a tab-separated file, normalized (`normalize`).
+    Columns are chosen by index, so extra columns (Tatoeba's attribution) are ignored.
+    Blank lines are skipped; a line without a tab, with too few columns or with an empty
+    side, and bytes that are not UTF-8, are errors naming the file and the line."""
+    p = Path(path)
+    if not p.is_file():
+        raise RnnlabError(f"{what}: file {str(p)!r} does not exist"
+                          + (" (it is a directory)" if p.is_dir() else "") + "; check the path")
+    out = []
+    need = max(src_col, tgt_col) + 1
+    with open(p, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\n").removesuffix("\r")
+            except UnicodeDecodeError as e:
+                raise RnnlabError(f"{what}: line {i} of {str(p)!r} is not valid UTF-8 (bad byte "
+                                  f"at column {e.start + 1}); convert the file, e.g. `iconv -f "
+                                  "latin1 -t utf-8`") from None
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) < 2:
+                raise RnnlabError(f"{what}: line {i} of {str(p)!r} has no tab; a pairs file "
+                                  "holds SOURCE<TAB>TARGET on every line")
+            if len(cols) < need:
+                raise RnnlabError(f"--src-col {src_col} / --tgt-col {tgt_col}: line {i} of "
+                                  f"{str(p)!r} has {len(cols)} columns; choose columns in "
+                                  f"[0, {len(cols) - 1}]")
+            src, tgt = normalize(cols[src_col], lowercase), normalize(cols[tgt_col], lowercase)
+            for side, text, col in (("source", src, src_col), ("target", tgt, tgt_col)):
+                if not text:
+                    raise RnnlabError(f"{what}: line {i} of {str(p)!r} has an empty {side} "
+                                      f"(column {col}); remove the line or fill it in")
+            out.append((src, tgt))
+    if not out:
+        raise RnnlabError(f"{what}: file {str(p)!r} holds no pairs; pass a file of "
+                          "SOURCE<TAB>TARGET lines")
+    return out
+
+
+def source_key(src: str) -> str:
+    """What makes two sources "the same sentence" for the grouped split: the normalized
+    text, case-folded (so "Hi." and "hi." never sit in two parts)."""
+    return src.casefold()
+
+
+def grouped_split(pairs: list[Pair], seed: int, val_fraction: float, test_fraction: float
+                  ) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """Train/val/test parts in which every source sentence (`source_key`) sits in one part
+    with all its translations. The distinct sources are sorted, shuffled with
+    random.Random(seed) and cut test | val | train by the fractions (of the distinct sources,
+    rounded, at least one each when the fraction is > 0 and three or more sources exist);
+    each part keeps the pairs in file order. A random split of pairs would put a test
+    source in training whenever Tatoeba holds it with two translations."""
+    keys = sorted({source_key(src) for src, _ in pairs})
+    random.Random(seed).shuffle(keys)
+    n = len(keys)
+
+    def count(fraction: float) -> int:
+        return max(1, round(n * fraction)) if fraction > 0 and n >= 3 else 0
+
+    n_test, n_val = count(test_fraction), count(val_fraction)
+    if n_test + n_val >= n:
+        raise RnnlabError(f"--val-fraction {val_fraction} and --test-fraction {test_fraction} "
+                          f"leave no training sources out of {n} distinct ones; lower them")
+    part_of = {k: 2 for k in keys[:n_test]} | {k: 1 for k in keys[n_test:n_test + n_val]}
+    parts: tuple[list[Pair], list[Pair], list[Pair]] = ([], [], [])  # train, val, test
+    for pair in pairs:
+        parts[part_of.get(source_key(pair[0]), 0)].append(pair)
+    return parts
+
+
+def pairs_digest(pairs: list[Pair]) -> str:
+    """First 16 hex digits of the sha256 of a part's pairs, one SOURCE<TAB>TARGET a line."""
+    return digest([f"{s}\t{t}" for s, t in pairs])

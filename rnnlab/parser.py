@@ -42,13 +42,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USER_ERROR)
 
 
-def _add_decoding(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--strategy", default="sample", help="greedy, sample or beam_search")
-    p.add_argument("--max-new-tokens", type=int, default=100)
+def _add_decoding(p: argparse.ArgumentParser, strategy: str | None = "sample",
+                  num_beams: int = 4, max_new_tokens: int | None = 100) -> None:
+    shown = strategy or "lm, conditional: sample; translate: greedy"
+    p.add_argument("--strategy", default=strategy,
+                   help=f"greedy, sample or beam_search (default {shown})")
+    p.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
+                   help="translate: default 2 S + 10 for a source of S tokens")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int)
     p.add_argument("--top-p", type=float)
-    p.add_argument("--num-beams", type=int, default=4)
+    p.add_argument("--num-beams", type=int, default=num_beams)
+    p.add_argument("--length-penalty", type=float, default=0.6,
+                   help="translate, beam_search: alpha of lp(Y) = ((5 + |Y|) / 6)^alpha (Wu et "
+                   "al. 2016); 0 ranks by log-probability")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -59,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "run folder and works on the task that run recorded.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = {n: [t for t, m in TASKS.items() if n in m.COMMANDS]
-                for n in ("evaluate", "generate", "score", "predict", "diagnose", "forecast")}
+                for n in ("evaluate", "generate", "score", "predict", "diagnose", "forecast",
+                          "translate")}
 
     def for_tasks(name: str) -> str:
         return f" ({', '.join(commands[name])} runs)"
@@ -97,6 +105,17 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     e.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
     e.add_argument("--eval-rows", type=_positive_int,
                    help="lm streams: parallel rows (1: exact; default: the run's --eval-rows)")
+    t = e.add_argument_group("translate runs: BLEU and chrF of a decoding (the flags of "
+                             "`rnnlab translate`)")
+    t.add_argument("--strategy", help="greedy (default), sample or beam_search")
+    t.add_argument("--num-beams", type=int, help="beam_search: beams (default 5)")
+    t.add_argument("--length-penalty", type=float,
+                   help="beam_search: alpha of the Wu et al. length penalty (default 0.6)")
+    t.add_argument("--max-new-tokens", type=int, help="default 2 S + 10 for S source tokens")
+    t.add_argument("--batch-size", type=int,
+                   help="sentences decoded together (1: one at a time; default the run's "
+                   "--eval-batch-size)")
+    t.add_argument("--limit", type=int, help="only N pairs, spread evenly over the part")
     e.add_argument("--threads", type=_positive_int)
     e.set_defaults(command_name="evaluate")
 
@@ -140,9 +159,21 @@ def _add_run_commands(sub: Any, for_tasks: Any) -> None:
     pr.add_argument("--horizon", type=int, help="forecast: steps (default: trained)")
     pr.add_argument("--out", help="forecast: CSV file (default RUN/forecast.csv); tag: the "
                     "tagged file (CoNLL-U in, CoNLL-U out)")
-    _add_decoding(pr)
+    _add_decoding(pr, strategy=None, max_new_tokens=None)
     pr.add_argument("--threads", type=_positive_int)
     pr.set_defaults(command_name="predict")
+
+    tr = sub.add_parser("translate", help="translate sentences (source column -> target "
+                        "column of the run's data)" + for_tasks("translate"))
+    tr.add_argument("run", help="run folder or checkpoint file")
+    tr.add_argument("sentences", nargs="*", help="source sentences")
+    tr.add_argument("--file", help="translate every non-blank line of this file")
+    tr.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    tr.add_argument("--attention-png", help="write the attention heatmap of the (first) "
+                    "sentence to this PNG (with several sentences: FILE-2.png ... too)")
+    _add_decoding(tr, strategy="greedy", num_beams=5, max_new_tokens=None)
+    tr.add_argument("--threads", type=_positive_int)
+    tr.set_defaults(command_name="translate")
 
     d = sub.add_parser("diagnose", help="gradient flow over time, saturation, spectral radius"
                        + for_tasks("diagnose"))

@@ -116,3 +116,33 @@ def plot_token_weights(rows: list[tuple[list[str], list[float], str]], png: Path
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
+
+
+def plot_attention(weights: list[list[float]], source: list[str], target: list[str],
+                   png: Path, title: str = "") -> None:
+    """Attention heatmap: one row per target token, one column per source token; row t is
+    the distribution a_t over the source that produced target token t."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    src = [s.replace("\uffed", "") for s in source]
+    tgt = [t.replace("\uffed", "") for t in target] or ["(empty)"]
+    # (T, S); an empty translation: one blank row
+    a = np.asarray(weights, dtype=float).reshape(len(target), -1) if target else \
+        np.zeros((1, len(src)))
+    src = src[: a.shape[1]]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(src) + 2), max(3.0, 0.4 * len(tgt) + 1.5)),
+                           dpi=100)
+    ax.imshow(a, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(src)), src, rotation=60, ha="right", fontsize=9)
+    ax.set_yticks(range(len(tgt)), tgt, fontsize=9)
+    ax.set_xlabel("source")
+    ax.set_ylabel("translation")
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)

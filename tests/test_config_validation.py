@@ -33,9 +33,11 @@ CONTEXT = {
     "conditional": {},
     "tag": {"order": ["--model", "hmm"], "max_suffix": ["--model", "hmm"],
             "rare_threshold": ["--model", "hmm"]},
+    "translate": {"tgt_col": ["--src-col", "5"]},
 }
 BASE = {"lm": [], "forecast": [], "classify": ["--data", "x.tsv"],  # what a task needs
-        "conditional": ["--data", "x.tsv"], "tag": ["--data", "x.conllu"]}
+        "conditional": ["--data", "x.tsv"], "tag": ["--data", "x.conllu"],
+        "translate": ["--data", "x.tsv"]}
 
 
 def numeric_fields():

@@ -16,7 +16,8 @@ from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import main
 from rnnlab.tasks import TASKS
 
-SUBCOMMANDS = ("evaluate", "generate", "score", "predict", "diagnose", "forecast")
+SUBCOMMANDS = ("evaluate", "generate", "score", "predict", "diagnose", "forecast", "translate")
+PAIRS_FILE = Path(__file__).parent / "data" / "pairs_tiny.tsv"
 FAST = ["--max-steps", "2", "--eval-every", "1", "--threads", "1", "--no-progress",
         "--hidden-size", "8", "--batch-size", "8"]
 # what each task trains on, and the flags a model needs beside its name
@@ -27,7 +28,9 @@ DATA = {"lm": lambda f: ["--data", str(f["names"]), "--embedding-dim", "8", "--s
         "conditional": lambda f: ["--task", "conditional", "--data", str(f["labeled"])],
         "tag": lambda f: ["--task", "tag", "--data", str(TAGGED), "--val-data", str(TAGGED),
                           "--test-data", str(TAGGED),
-                          "--embedding-dim", "8", "--char-hidden", "4"]}
+                          "--embedding-dim", "8", "--char-hidden", "4"],
+        "translate": lambda f: ["--task", "translate", "--data", str(PAIRS_FILE), "--min-freq",
+                                "1", "--embedding-dim", "8", "--final-beams", "2"]}
 TAGGED = Path(__file__).parent / "data" / "tag_tiny.conllu"
 EXTRA = {("lm", "ngram"): ["--order", "3"]}
 PAIRS = [(t, m) for t, mod in TASKS.items()
@@ -62,7 +65,7 @@ def runs(files, tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("runs")
     out = {}
     for task, model in (("lm", "gru"), ("forecast", "gru"), ("classify", "gru"),
-                        ("conditional", "gru"), ("tag", "gru")):
+                        ("conditional", "gru"), ("tag", "gru"), ("translate", "gru")):
         out[task] = d / task
         assert main(["train", *DATA[task](files), "--model", model, *FAST,
                      "--out", str(out[task])]) == 0
@@ -81,9 +84,9 @@ def test_every_task_and_model_trains_evaluates_predicts(task, model, files, tmp_
     assert main(["evaluate", str(out), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert {"lm": "nll", "classify": "macro_f1", "conditional": "nll",
-            "tag": "unknown_accuracy"}.get(task, "model") in m
+            "tag": "unknown_accuracy", "translate": "bleu"}.get(task, "model") in m
     extra = {"classify": ["Rossi", "Tanaka"], "conditional": ["Italian"],
-             "tag": ["--data", str(TAGGED)]}.get(task, [])
+             "tag": ["--data", str(TAGGED)], "translate": ["Go!", "Be calm."]}.get(task, [])
     assert main(["predict", str(out), *extra, "--json", "--max-new-tokens", "4"]) == 0
     printed = capsys.readouterr().out
     assert printed.strip()
@@ -98,7 +101,7 @@ MISMATCHES = [(c, t) for c in SUBCOMMANDS for t in TASKS if c not in TASKS[t].CO
 def test_subcommand_on_a_run_of_another_task_names_the_task(command, task, runs, tmp_path,
                                                             user_error):
     extra = {"score": ["some text"], "diagnose": ["--out", str(tmp_path / "d")],
-             "forecast": ["--horizon", "3"]}.get(command, [])
+             "forecast": ["--horizon", "3"], "translate": ["Go!"]}.get(command, [])
     msg = user_error([command, str(runs[task]), *extra])
     assert f"is a {task} run" in msg
     assert ", ".join(TASKS[task].COMMANDS) in msg  # the subcommands that do apply

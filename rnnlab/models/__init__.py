@@ -46,6 +46,7 @@ MODEL_MODULES: dict[str, str] = {
     "ConditionalLM": "rnnlab.models.conditional",
     "SequenceTagger": "rnnlab.models.tagger",
     "HMMTagger": "rnnlab.models.hmm",
+    "Seq2Seq": "rnnlab.models.seq2seq",
 }
 
 

@@ -8,6 +8,9 @@ Shapes: B batch, T time, V vocabulary, H hidden, L layers.
   model ever re-reads its history:
     `prefill(prompt (B, T)) -> (logits (B, V), state)`  logits for the token after the prompt
     `step(token (B,), state) -> (logits (B, V), state)`
+  A model whose decoding state is more than recurrent tensors (`(L, B, H)` or `(B, C)`), e.g.
+  an encoder-decoder's state with the encoder outputs and source mask, adds
+    `reorder_state(state, index (B',)) -> state`  rows `index` in that order (beam search)
 - Count-based models (`CountModel`) are fitted by one pass of counting instead of gradients.
 """
 
@@ -101,3 +104,14 @@ class TagBatch(NamedTuple):
     lengths: Tensor  # (B,) int64 real lengths (>= 1)
     tags: Tensor | None  # (B, T) int64 tag ids, IGNORE_INDEX on padding; None to predict
     reset: bool = True  # every sentence starts from an empty state
+
+
+class PairBatch(NamedTuple):
+    """One batch of (source, target) pairs for an encoder-decoder (`Seq2Seq`). The decoder
+    reads `inputs[:, t]` (and the source) to predict `targets[:, t]` (teacher forcing)."""
+
+    src: Tensor  # (B, S) int64 source ids, <pad>=0 after each source's end
+    src_lengths: Tensor  # (B,) int64 real source lengths (>= 1)
+    inputs: Tensor  # (B, T) int64: <bos> y_1 .. y_m, then <pad>
+    targets: Tensor  # (B, T) int64: y_1 .. y_m <eos>, then losses.IGNORE_INDEX
+    reset: bool = True  # every pair starts from an empty state

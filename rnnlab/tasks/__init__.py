@@ -16,10 +16,10 @@ from typing import Any
 
 from rnnlab.config import SECTIONS, TrainConfig, check_section, overlay
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks import classify, conditional, forecast, lm, tag
+from rnnlab.tasks import classify, conditional, forecast, lm, tag, translate
 
 TASKS: dict[str, ModuleType] = {
-    m.NAME: m for m in (lm, forecast, classify, conditional, tag)}
+    m.NAME: m for m in (lm, forecast, classify, conditional, tag, translate)}
 DEFAULT_TASK = lm.NAME
 
 
