@@ -50,7 +50,13 @@ SUITES: dict[str, list[tuple[str, list[str]]]] = {
         "--glob", "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--min-freq",
         "2", "--model", "gru", "--bidirectional", "--pool", "max", "--embedding-dim", "128",
         "--hidden-size", "128", "--dropout", "0.5", "--cv", "10", "--max-time", "240",
-        "--clock", "cpu", "--max-steps", "100000"])],
+        "--clock", "cpu", "--max-steps", "100000"]),
+           ("bi-GRU, max, words, E=H=128, dropout 0.5, embedding dropout 0.5, 10-fold", [
+        "--task", "classify", "--data", f"{DATA}/sentiment_mr", "--format", "folder",
+        "--glob", "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--min-freq",
+        "2", "--model", "gru", "--bidirectional", "--pool", "max", "--embedding-dim", "128",
+        "--hidden-size", "128", "--dropout", "0.5", "--embedding-dropout", "0.5", "--cv", "10",
+        "--max-time", "240", "--clock", "cpu", "--max-steps", "100000"])],
     "conditional": [
         ("GRU, class concatenated to every input", [
             "--task", "conditional", "--data", f"{DATA}/names_by_language", "--format",
