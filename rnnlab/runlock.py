@@ -35,7 +35,7 @@ def acquire(out: Path) -> None:
     import fcntl
 
     out = Path(out)
-    created = not out.exists()
+    created = _first_missing(out)  # the topmost folder this call makes (None: none)
     out.mkdir(parents=True, exist_ok=True)
     key = _key(out)
     if key in _HELD:
@@ -48,8 +48,7 @@ def acquire(out: Path) -> None:
         f.seek(0)
         pid = f.read().strip() or "unknown"
         f.close()
-        if created:
-            _clean(out, True)
+        _clean(out, created)
         raise RnnlabError(
             f"--out {str(out)!r} is being written by another process (pid {pid}); nothing "
             "was changed. Wait for that run to end (or stop it), or choose another --out"
@@ -61,14 +60,30 @@ def acquire(out: Path) -> None:
     _HELD[key] = [f, 1, out, created]
 
 
-def _clean(out: Path, created: bool) -> None:
+def _first_missing(out: Path) -> Path | None:
+    """The topmost missing folder on the way to `out` (RUN for RUN/fold-0), or None."""
+    missing = None
+    p = out.absolute()
+    while not p.exists():
+        missing, p = p, p.parent
+    return missing
+
+
+def _clean(out: Path, created: Path | None) -> None:
     """A run that wrote nothing (it failed on its data or flags) leaves no lock file, and no
-    folder if it made one: `--out` then means what it meant before."""
+    folder if it made one (nor the parents it made, RUN of RUN/fold-0): `--out` then means
+    what it meant before."""
     try:
         if [p.name for p in out.iterdir()] == [LOCK]:
             (out / LOCK).unlink()
-            if created:
-                out.rmdir()
+            if created is None:
+                return
+            p = out.absolute()
+            while True:
+                p.rmdir()  # OSError once a folder holds something else: stop there
+                if p == created:
+                    break
+                p = p.parent
     except OSError:
         pass
 
