@@ -48,7 +48,8 @@ def acquire(out: Path) -> None:
         f.seek(0)
         pid = f.read().strip() or "unknown"
         f.close()
-        _clean(out, created)
+        if created is not None:  # never the holder's own lock file
+            _clean(out, created)
         raise RnnlabError(
             f"--out {str(out)!r} is being written by another process (pid {pid}); nothing "
             "was changed. Wait for that run to end (or stop it), or choose another --out"
