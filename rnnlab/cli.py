@@ -399,6 +399,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """The task's own prediction: continuations of prompts (lm), future values (forecast)."""
     loaded = _load(args, "predict")
+    if loaded.task != "tag" and (args.data is not None or args.format is not None):
+        raise RnnlabError(f"--data/--format apply to tag runs (a file to tag); {args.run!r} is "
+                          f"a {loaded.task} run: give its inputs as arguments")
     if loaded.task == "translate":
         if args.attention or args.horizon is not None or args.out is not None:
             raise RnnlabError("a translate run's prediction is `rnnlab translate`: drop "

@@ -101,3 +101,31 @@ def test_resume_continues_to_the_same_weights(tmp_path):
     a = load_checkpoint(whole / "last.pt")["model_state"]
     b = load_checkpoint(part / "last.pt")["model_state"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gold_tags_the_model_never_saw_count_as_errors(tmp_path, capsys):
+    """A file whose gold tags include one the training data lacked is evaluated, that tag's
+    tokens counted wrong and named, instead of stopping."""
+    out = tmp_path / "hmm"
+    assert main(["train", "--task", "tag", "--data", str(TINY), "--model", "hmm",
+                 "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    text = TINY.read_text()
+    lines = text.split("\n")
+    i = next(j for j, ln in enumerate(lines) if ln and ln[0].isdigit() and "\t" in ln
+             and "-" not in ln.split("\t")[0] and "." not in ln.split("\t")[0])
+    cols = lines[i].split("\t")
+    cols[3] = "NEWTAG"
+    lines[i] = "\t".join(cols)
+    odd = tmp_path / "odd.conllu"
+    odd.write_text("\n".join(lines))
+    assert main(["evaluate", str(out), "--data", str(odd), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["unseen_gold_tags"] == {"NEWTAG": 1}
+    assert m["per_tag"]["NEWTAG"]["recall"] == 0.0
+    assert main(["evaluate", str(out), "--data", str(TINY), "--json"]) == 0
+    base = json.loads(capsys.readouterr().out)
+    # the one changed token is now an error, whatever it was before
+    n = base["tokens"]
+    assert m["tokens"] == n
+    assert base["accuracy"] - 1 / n - 1e-9 <= m["accuracy"] <= base["accuracy"] + 1e-9
