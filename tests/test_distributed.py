@@ -66,7 +66,10 @@ def test_ddp_step_equals_one_process_on_the_whole_batch(tmp_path: Path) -> None:
             got = ranks[r][f"val_{name}"]
             assert got.keys() == ref.keys()
             for k in ref:
-                assert abs(got[k] - ref[k]) < 1e-9, (name, k, r)
+                # classify's log-softmax is float32 (its own .float()): shards sum its
+                # rounding in another order; the LM sums are float64
+                tol = 1e-6 if name == "classify" else 1e-10
+                assert abs(got[k] - ref[k]) <= tol * max(1.0, abs(ref[k])), (name, k, r)
 
 
 def test_row_ranges_cover_every_row_once() -> None:
