@@ -22,7 +22,7 @@ from typing import Any
 from rnnlab.errors import RnnlabError
 
 LOCK = ".lock"
-_HELD: dict[str, list[Any]] = {}  # resolved folder -> [lock file, holders, folder, created]
+_HELD: dict[str, list[Any]] = {}  # folder -> [lock file, holders, folder, folders it made]
 _KEEP: set[str] = set()  # folders whose lock outlives `release` until `keep` ends
 
 
@@ -35,7 +35,7 @@ def acquire(out: Path) -> None:
     import fcntl
 
     out = Path(out)
-    created = not out.exists()
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     out.mkdir(parents=True, exist_ok=True)
     key = _key(out)
     if key in _HELD:
@@ -49,7 +49,7 @@ def acquire(out: Path) -> None:
         pid = f.read().strip() or "unknown"
         f.close()
         if created:
-            _clean(out, True)
+            _clean(out, created)
         raise RnnlabError(
             f"--out {str(out)!r} is being written by another process (pid {pid}); nothing "
             "was changed. Wait for that run to end (or stop it), or choose another --out"
@@ -61,14 +61,14 @@ def acquire(out: Path) -> None:
     _HELD[key] = [f, 1, out, created]
 
 
-def _clean(out: Path, created: bool) -> None:
+def _clean(out: Path, created: list[Path]) -> None:
     """A run that wrote nothing (it failed on its data or flags) leaves no lock file, and no
-    folder if it made one: `--out` then means what it meant before."""
+    folders where it made them: `--out` then means what it meant before."""
     try:
         if [p.name for p in out.iterdir()] == [LOCK]:
             (out / LOCK).unlink()
-            if created:
-                out.rmdir()
+            for p in created:  # deepest first; a folder something else wrote into stays
+                p.rmdir()
     except OSError:
         pass
 
