@@ -28,7 +28,8 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 def configs(steps: int) -> list[tuple[str, list[str]]]:
     train = ["-m", "rnnlab", "train", "--config", "configs/ptb_small.toml", "--max-steps",
-             str(steps), "--eval-every", str(steps), "--no-progress", "--samples", "0"]
+             str(steps), "--eval-every", str(steps), "--eval-rows", "32", "--no-progress",
+             "--samples", "0"]  # --eval-rows 32: the final test figures cost little
     return [
         ("1 process x 1 thread", [sys.executable, *train, "--threads", "1"]),
         ("1 process x 2 threads", [sys.executable, *train, "--threads", "2"]),
@@ -45,13 +46,15 @@ def run(steps: int) -> list[dict]:
     try:
         for i, (name, argv) in enumerate(configs(steps)):
             out = tmp / f"run{i}"
+            load = os.getloadavg()[0]
             subprocess.run([*argv, "--out", str(out)], cwd=ROOT, env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
             rows.append({"config": name, "steps": last["step"],
                          "tokens": last["step"] * TOKENS_PER_STEP, "seconds": last["time"],
                          "tokens_per_s": last["step"] * TOKENS_PER_STEP / last["time"],
-                         "val_ppl": last["val_ppl"], "train_loss": last["train_loss"]})
+                         "val_ppl": last["val_ppl"], "train_loss": last["train_loss"],
+                         "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1)})
             print(json.dumps(rows[-1]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -67,13 +70,14 @@ def render(rows: list[dict], steps: int) -> str:
         "`torchrun --standalone --nproc_per_node 2 -m rnnlab train ... --threads 1`). "
         f"Every row trains {rows[0]['tokens']:,} tokens (global batch 20 x 20); seconds are "
         "the run's training wall clock (`time` in metrics.jsonl), validation perplexity is on "
-        "the whole PTB validation set after those tokens.", "",
-        "| configuration | tokens | seconds | tokens/s | speed-up | val ppl |",
-        "|---|---:|---:|---:|---:|---:|"]
+        "the whole PTB validation set after those tokens; load average: the machine's 1-minute "
+        "load (2 cores, shared) before / after the row.", "",
+        "| configuration | tokens | seconds | tokens/s | speed-up | val ppl | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['config']} | {r['tokens']:,} | {r['seconds']:.1f} | "
                      f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / base:.2f}x | "
-                     f"{r['val_ppl']:.2f} |")
+                     f"{r['val_ppl']:.2f} | {r['load_before']} / {r['load_after']} |")
     return "\n".join(lines)
 
 

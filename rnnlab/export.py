@@ -9,8 +9,9 @@ What is exported depends on the model's interface, not on its task:
               model may name its own inputs with `onnx_step_inputs`, e.g. a seq2seq decoder
               that also reads the encoder's outputs): `(token (B,), state...) ->
               (logits (B, V), state...)`, the state flattened to tensors named state_0 ..
-    sequence  a classifier or tagger (`forward(batch)` of inputs and lengths): `(inputs (B, T),
-              lengths (B,)) -> logits` ((B, K) or (B, T, V))
+    sequence  a classifier or tagger (`forward(batch)` of inputs and lengths, or the model's
+              own `onnx_forward(inputs, lengths)`): `(inputs (B, T), lengths (B,)) -> logits`
+              ((B, K), or (B, T, V) with a dynamic T)
     forecast  a forecaster: `(inputs (B, T)) -> forecast (B, S)` (the next S values)
 Count models (n-grams) have tables, not a graph: they are refused with the reason.
 
@@ -62,7 +63,9 @@ class StepFunction(nn.Module):
 
 
 class SequenceFunction(nn.Module):
-    """`forward` of a classifier or tagger on (inputs, lengths): the logits alone."""
+    """`forward` of a classifier or tagger on (inputs, lengths): the logits alone. A model
+    whose batch is not a ClassBatch says how to read the two (`onnx_forward(inputs,
+    lengths) -> logits`)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -71,6 +74,9 @@ class SequenceFunction(nn.Module):
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         from rnnlab.models.base import ClassBatch
 
+        own = getattr(self.model, "onnx_forward", None)
+        if own is not None:
+            return own(inputs, lengths)
         return self.model(ClassBatch(inputs, lengths, None, True)).logits
 
 
@@ -190,10 +196,14 @@ def _spec(model: nn.Module, payload: dict[str, Any]) -> dict[str, Any]:
         x = torch.randint(4, max(5, V), (B, T), generator=g)  # ids of real tokens (>= 4)
         return x.masked_fill(torch.arange(T) >= lengths[:, None], 0), lengths
 
-    return {"kind": kind, "fn": SequenceFunction(model).eval(), "example": seqs(3, 7),
+    fn, example = SequenceFunction(model).eval(), seqs(3, 7)
+    with torch.no_grad():  # a tagger's logits (B, T, V) have a dynamic length too
+        per_step = fn(*example).dim() == 3
+    return {"kind": kind, "fn": fn, "example": example,
             "inputs": ["inputs", "lengths"], "outputs": ["logits"],
             "axes": {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
-                     "logits": {0: "batch"}}, "check": [seqs(5, 13), seqs(1, 3)]}
+                     "logits": {0: "batch", 1: "time"} if per_step else {0: "batch"}},
+            "check": [seqs(5, 13), seqs(1, 3)]}
 
 
 # -- export and check --------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 from rnnlab.errors import RnnlabError
 
 LOCK = ".lock"
-_HELD: dict[str, list[Any]] = {}  # resolved folder -> [lock file, holders, folder, created]
+_HELD: dict[str, list[Any]] = {}  # folder -> [lock file, holders, folder, folders it made]
 _KEEP: set[str] = set()  # folders whose lock outlives `release` until `keep` ends
 
 
@@ -35,7 +35,7 @@ def acquire(out: Path) -> None:
     import fcntl
 
     out = Path(out)
-    created = _first_missing(out)  # the topmost folder this call makes (None: none)
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     out.mkdir(parents=True, exist_ok=True)
     key = _key(out)
     if key in _HELD:
@@ -48,7 +48,7 @@ def acquire(out: Path) -> None:
         f.seek(0)
         pid = f.read().strip() or "unknown"
         f.close()
-        if created is not None:  # never the holder's own lock file
+        if created:
             _clean(out, created)
         raise RnnlabError(
             f"--out {str(out)!r} is being written by another process (pid {pid}); nothing "
@@ -61,30 +61,14 @@ def acquire(out: Path) -> None:
     _HELD[key] = [f, 1, out, created]
 
 
-def _first_missing(out: Path) -> Path | None:
-    """The topmost missing folder on the way to `out` (RUN for RUN/fold-0), or None."""
-    missing = None
-    p = out.absolute()
-    while not p.exists():
-        missing, p = p, p.parent
-    return missing
-
-
-def _clean(out: Path, created: Path | None) -> None:
+def _clean(out: Path, created: list[Path]) -> None:
     """A run that wrote nothing (it failed on its data or flags) leaves no lock file, and no
-    folder if it made one (nor the parents it made, RUN of RUN/fold-0): `--out` then means
-    what it meant before."""
+    folders where it made them: `--out` then means what it meant before."""
     try:
         if [p.name for p in out.iterdir()] == [LOCK]:
             (out / LOCK).unlink()
-            if created is None:
-                return
-            p = out.absolute()
-            while True:
-                p.rmdir()  # OSError once a folder holds something else: stop there
-                if p == created:
-                    break
-                p = p.parent
+            for p in created:  # deepest first; a folder something else wrote into stays
+                p.rmdir()
     except OSError:
         pass
 

@@ -33,6 +33,25 @@ def build(case: str):
     return model, PaddedBatches(seqs, 5, shuffle=True, seed=3), cfg
 
 
+def validation_cases():
+    """(name, validate function, model, batch source) of sharded validations: rows split
+    unevenly (3 stream rows, last padded batch of 2 lines, 5 labeled examples in 3s)."""
+    from rnnlab.batching import ClassBatches
+    from rnnlab.metrics import evaluate
+    from rnnlab.models.classifier import SequenceClassifier
+    from rnnlab.tasks.classify import validate
+
+    g = torch.Generator().manual_seed(2)
+    stream_model, _, _ = build("stream")
+    ids = torch.randint(0, 11, (3 * 9 + 1,), generator=g).numpy()
+    lines_model, lines, _ = build("padded")
+    clf = SequenceClassifier(11, 3, "gru", 6, 8, bidirectional=True).double().eval()
+    seqs = [torch.randint(4, 11, (n,), generator=g).tolist() for n in (3, 7, 1, 5, 2)]
+    return [("stream", evaluate, stream_model, BpttStream(ids, 3, 4)),
+            ("lines", evaluate, lines_model, PaddedBatches(lines.seqs[:7], 5, shuffle=False)),
+            ("classify", validate, clf, ClassBatches(seqs, [0, 2, 1, 1, 0], 3))]
+
+
 def main(out: str) -> None:
     from rnnlab import distributed
     from rnnlab.trainer import Trainer
@@ -44,6 +63,10 @@ def main(out: str) -> None:
         model, source, cfg = build(case)
         Trainer(cfg, dist=dist).fit(model, distributed.Sharded(source, dist, train=True))
         result[case] = model.state_dict()
+    for name, fn, model, source in validation_cases():
+        with distributed.reducing(dist):
+            result[f"val_{name}"] = fn(model, distributed.Sharded(source, dist, train=False)
+                                       .epoch(0))
     torch.save(result, Path(out) / f"rank{dist.rank}.pt")
     distributed.close()
 

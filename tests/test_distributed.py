@@ -35,7 +35,8 @@ def _free_port() -> int:
 def test_ddp_step_equals_one_process_on_the_whole_batch(tmp_path: Path) -> None:
     """2 gloo processes, each on half of every batch, end with the weights one process
     reaches on the whole batches (float64, 1e-10): a stream LM (state carried across two
-    chunks) and padded lines whose halves hold unequal token counts (the loss weighting)."""
+    chunks) and padded lines whose halves hold unequal token counts (the loss weighting).
+    Their sharded validations (uneven shares) print one process's figures."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
@@ -59,6 +60,16 @@ def test_ddp_step_equals_one_process_on_the_whole_batch(tmp_path: Path) -> None:
                 got = ranks[r][case][name]
                 assert got.dtype == torch.float64
                 assert (got - ref).abs().max().item() < 1e-10, (case, name, r)
+    for name, fn, model, source in w.validation_cases():  # validation sums, all-reduced
+        ref = fn(model, source.epoch(0))
+        for r in range(2):
+            got = ranks[r][f"val_{name}"]
+            assert got.keys() == ref.keys()
+            for k in ref:
+                # classify's log-softmax is float32 (its own .float()): shards sum its
+                # rounding in another order; the LM sums are float64
+                tol = 1e-6 if name == "classify" else 1e-10
+                assert abs(got[k] - ref[k]) <= tol * max(1.0, abs(ref[k])), (name, k, r)
 
 
 def test_row_ranges_cover_every_row_once() -> None:
