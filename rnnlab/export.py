@@ -322,7 +322,7 @@ def check(path: Path, spec: dict[str, Any]) -> float:
                 got = _session(encoder_path(path)).run(None, {
                     n: t.numpy() for n, t in zip(enc["inputs"], enc["check"][0], strict=True)})
                 n_state = len(onnx_state)
-                onnx_state, onnx_fixed = got[:n_state], got[n_state:]
+                onnx_state, onnx_fixed = got[:n_state], got[n_state:n_state + len(fixed)]
             for token in spec["chain"]:
                 ref = spec["fn"](token, *torch_in[1:], *fixed)
                 got = sess.run(None, {"token": token.numpy(), **dict(zip(

@@ -13,8 +13,9 @@ vocabulary.
              memory (B, S, H), keys (B, S, A), mask (B, S) bool), and FILE.onnx, one decoder
              step: (token (B,), state_0 .., memory, keys, mask) -> (logits (B, V_t),
              new_state_0 ..). The state is hidden (L, B, H), then cell (L, B, H) for the LSTM,
-             then h~ (B, H) with input feeding; memory, keys and mask are absent with
-             attention "none". Translate: encode, feed <bos>, then each chosen token.
+             then h~ (B, H) with input feeding; with attention "none" the step reads no
+             memory, keys or mask (the encoder still outputs the memory). To translate:
+             encode, feed <bos>, then each chosen token, until <eos>.
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ def _fixed_fields(model: nn.Module) -> list[str]:
     return ["memory", "keys", "mask"] if model.attention != "none" else []
 
 
+def _encoder_outputs(model: nn.Module) -> list[str]:
+    # without attention the memory is output all the same (the step does not read it): the
+    # exporter fails on a packed RNN whose outputs go unused
+    return _fixed_fields(model) or ["memory"]
+
+
 class Seq2SeqEncoder(nn.Module):
     """(src, src_lengths) -> the decoder's first state, then memory, keys, mask."""
 
@@ -105,7 +112,7 @@ class Seq2SeqEncoder(nn.Module):
     def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
         s = self.model.encode(src, src_lengths)
         m = self.model
-        return tuple(getattr(s, f) for f in (*_state_fields(m), *_fixed_fields(m)))
+        return tuple(getattr(s, f) for f in (*_state_fields(m), *_encoder_outputs(m)))
 
 
 class Seq2SeqStep(nn.Module):
@@ -155,15 +162,19 @@ def seq2seq(model: nn.Module, payload: dict[str, Any], g: torch.Generator) -> di
     step_axes: dict[str, dict[int, str]] = {"token": {0: "batch"}, "logits": {0: "batch"}}
     for n, d in zip(state_names, dims, strict=True):
         enc_axes[n] = step_axes[n] = step_axes[f"new_{n}"] = {d: "batch"}
-    for f in fixed:
-        enc_axes[f] = step_axes[f] = {0: "batch", 1: "source"}
+    for f in _encoder_outputs(model):
+        enc_axes[f] = {0: "batch", 1: "source"}
+        if f in fixed:
+            step_axes[f] = enc_axes[f]
     encoder = {"fn": Seq2SeqEncoder(model).eval(), "example": sources(3, 7),
-               "inputs": ["src", "src_lengths"], "outputs": [*state_names, *fixed],
+               "inputs": ["src", "src_lengths"],
+               "outputs": [*state_names, *_encoder_outputs(model)],
                "axes": enc_axes, "check": [sources(B, S) for B, S in SRC_CHECK]}
     step_fn = Seq2SeqStep(model).eval()
     with torch.no_grad():  # the check: 12 steps the model samples itself after <bos>
         first = encoder["fn"](*encoder["check"][0])
         n = len(state_names)
+        first = first[:n + len(fixed)]  # without attention the step reads no memory
         token = torch.full((first[0].shape[1],), BOS_ID, dtype=torch.long)
         tokens, state = [], list(first[:n])
         for _ in range(12):
