@@ -283,16 +283,17 @@ def _cat_rows(parts: list[Any]) -> Any:
 
 def shard_batch(batch: Any, rank: int, world: int) -> tuple[Any, bool]:
     """(rank `rank`'s rows of a batch NamedTuple, whether they are real). Every tensor field
-    with B rows is cut (inputs, targets, lengths, labels ...); flags stay. An empty share is
-    row 0, to be trained with weight 0."""
+    with B rows is cut (inputs, targets, lengths, labels ...) but the batch's
+    `shared_fields`; flags stay. An empty share is row 0, to be trained with weight 0."""
     import torch
 
     B = batch[0].shape[0]
     lo, hi = row_range(B, rank, world)
     real = hi > lo
     lo, hi = (lo, hi) if real else (0, 1)
+    shared = getattr(batch, "shared_fields", ())  # e.g. a TagBatch's per-form characters
     fields = {name: (v[lo:hi] if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == B
-                     else v) for name, v in batch._asdict().items()}
+                     and name not in shared else v) for name, v in batch._asdict().items()}
     return batch._replace(**fields), real
 
 

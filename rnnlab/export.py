@@ -5,13 +5,16 @@ Shapes: B batch (dynamic in every export), T time (dynamic where the model reads
 V vocabulary, K classes, S forecast steps, L layers, H hidden.
 
 What is exported depends on the model's interface, not on its task:
-    step      a generative model (`prefill`/`step`: language models, conditional decoders; a
-              model may name its own inputs with `onnx_step_inputs`, e.g. a seq2seq decoder
-              that also reads the encoder's outputs): `(token (B,), state...) ->
-              (logits (B, V), state...)`, the state flattened to tensors named state_0 ..
-    sequence  a classifier or tagger (`forward(batch)` of inputs and lengths, or the model's
-              own `onnx_forward(inputs, lengths)`): `(inputs (B, T), lengths (B,)) -> logits`
-              ((B, K), or (B, T, V) with a dynamic T)
+    step      a generative model (`prefill`/`step`: language models, conditional decoders):
+              `(token (B,), state...) -> (logits (B, V), state...)`, the state flattened to
+              tensors named state_0 ..; the encoder-decoder's step also reads the encoder's
+              outputs, and its encoder goes to a second file FILE.encoder.onnx
+              (export_specs.py)
+    sequence  a classifier (`forward(batch)` of inputs and lengths, or the model's own
+              `onnx_forward(inputs, lengths)`): `(inputs (B, T), lengths (B,)) -> logits`
+              ((B, K), or (B, T, V) with a dynamic T); the tagger reads a TagBatch's five
+              tensors (`onnx_forward(words, chars, char_lengths, forms, lengths)`) ->
+              (B, T, K) tag scores (export_specs.py)
     forecast  a forecaster: `(inputs (B, T)) -> forecast (B, S)` (the next S values)
 Count models (n-grams) have tables, not a graph: they are refused with the reason.
 
@@ -156,12 +159,16 @@ def _real_tokens(model: nn.Module, B: int, steps: int, condition: Tensor | None,
 
 def _spec(model: nn.Module, payload: dict[str, Any]) -> dict[str, Any]:
     """The function to export, its example inputs, names, dynamic axes and check inputs."""
+    from rnnlab import export_specs
+
     g = torch.Generator().manual_seed(0)
     kind = _kind(model)
+    name = type(model).__name__
+    if name == "SequenceTagger":
+        return export_specs.tagger(model, payload)
+    if name == "Seq2Seq":
+        return export_specs.seq2seq(model, payload, g)
     if kind == "step":
-        own = getattr(model, "onnx_step_inputs", None)  # e.g. a decoder's encoder outputs
-        if own is not None:
-            return own(g)
         labels = payload.get("labels")
         cond = None
         if labels is not None and getattr(model, "mode", "none") != "none":
@@ -222,26 +229,47 @@ def export(run: str | Path, out: str | Path, fmt: str = "onnx") -> dict[str, Any
     if out.suffix != ".onnx":
         raise RnnlabError(f"--out {str(out)!r}: name the file FILE.onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"task": loaded.task, "kind": spec["kind"], "model_class": type(model).__name__,
+            "hparams": model.hparams, "inputs": spec["inputs"], "outputs": spec["outputs"],
+            **{k: loaded.payload[k] for k in PAYLOAD_KEYS if k in loaded.payload},
+            **spec.get("meta", {})}
+    if spec["kind"] == "step":
+        meta["state_batch_dims"] = spec["state_dims"]
+        meta["initial_state"] = _initial_state(model)
+        meta["bos"] = getattr(loaded.cfg.data, "format", "lines") != "text"
+    _write(onnx, spec, out, meta)
+    result = {"path": str(out), "kind": spec["kind"], "inputs": spec["inputs"],
+              "outputs": spec["outputs"]}
+    if "encoder" in spec:  # the encoder-decoder's second file
+        enc = spec["encoder"]
+        enc_path = encoder_path(out)
+        _write(onnx, {**enc, "kind": "encoder"}, enc_path,
+               {**meta, "kind": "encoder", "inputs": enc["inputs"], "outputs": enc["outputs"],
+                "step_file": out.name})
+        result["encoder_path"] = str(enc_path)
+    diff = check(out, spec)
+    return {**result, "max_abs_diff": diff, "tolerance": TOLERANCE, "checked": _checked(spec)}
+
+
+# what of a run's payload a user needs beside the graph (vocabularies, labels)
+PAYLOAD_KEYS = ("tokenizer", "labels", "tagging", "src_tokenizer", "tgt_tokenizer")
+
+
+def encoder_path(out: Path) -> Path:
+    """FILE.onnx -> FILE.encoder.onnx, where an encoder-decoder's encoder goes."""
+    return out.with_name(out.name[:-len(".onnx")] + ".encoder.onnx")
+
+
+def _write(onnx: Any, spec: dict[str, Any], out: Path, meta: dict[str, Any]) -> None:
     with warnings.catch_warnings():  # the TorchScript exporter warns about batch_first etc.
         warnings.simplefilter("ignore")
         torch.onnx.export(spec["fn"], spec["example"], str(out), dynamo=False,
                           input_names=spec["inputs"], output_names=spec["outputs"],
                           dynamic_axes=spec["axes"], opset_version=OPSET)
-    meta = {"task": loaded.task, "kind": spec["kind"], "model_class": type(model).__name__,
-            "hparams": model.hparams, "inputs": spec["inputs"], "outputs": spec["outputs"],
-            **{k: loaded.payload[k] for k in ("tokenizer", "labels") if k in loaded.payload}}
-    if spec["kind"] == "step":
-        meta["state_batch_dims"] = spec["state_dims"]
-        meta["initial_state"] = _initial_state(model)
-        meta["bos"] = getattr(loaded.cfg.data, "format", "lines") != "text"
     proto = onnx.load(str(out))
     entry = proto.metadata_props.add()
     entry.key, entry.value = "rnnlab", json.dumps(meta)
     onnx.save(proto, str(out))
-    diff = check(out, spec)
-    return {"path": str(out), "kind": spec["kind"], "inputs": spec["inputs"],
-            "outputs": spec["outputs"], "max_abs_diff": diff, "tolerance": TOLERANCE,
-            "checked": _checked(spec)}
 
 
 def _initial_state(model: nn.Module) -> str | None:
@@ -252,6 +280,11 @@ def _initial_state(model: nn.Module) -> str | None:
 
 
 def _checked(spec: dict[str, Any]) -> str:
+    if "encoder" in spec:
+        src = spec["encoder"]["check"][0][0]
+        return (f"{len(spec['chain'])} steps of {src.shape[0]} source sentences of the "
+                "run's vocabulary, each side from its own encoder, the state carried by "
+                "each side")
     if spec["kind"] == "step":
         return (f"{len(spec['chain'])} steps of 3 sequences the model samples from <bos>, "
                 "the state carried by each side")
@@ -259,30 +292,56 @@ def _checked(spec: dict[str, Any]) -> str:
     return f"inputs of shape {shapes} (batch and length other than the export's example)"
 
 
+def _session(path: Path) -> Any:
+    _, ort = _onnx()
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _diff(got: list[Any], ref: Any) -> float:
+    ref = ref if isinstance(ref, tuple | list) else (ref,)
+    return max(float(abs(o.astype(float) - r.numpy().astype(float)).max()) if o.size else 0.0
+               for o, r in zip(got, ref, strict=True))
+
+
 def check(path: Path, spec: dict[str, Any]) -> float:
     """Max |ONNX Runtime - PyTorch| over every output on the spec's check inputs; raises if
-    above TOLERANCE. A step function is chained: each side feeds its own state back."""
-    _, ort = _onnx()
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    above TOLERANCE. A step function is chained: each side feeds its own state back. An
+    encoder-decoder is run from the source on each side: its encoder file's outputs start
+    the ONNX chain, PyTorch's the PyTorch one."""
+    sess = _session(path)
     worst = 0.0
     with torch.no_grad():
         if spec["kind"] == "step":
             torch_in = list(spec["check"][0])
             onnx_state = [t.numpy() for t in torch_in[1:]]
+            fixed = spec.get("fixed", [])
+            onnx_fixed = [t.numpy() for t in fixed]
+            if "encoder" in spec:
+                enc = spec["encoder"]
+                worst = _check_sequence(_session(encoder_path(path)), enc)
+                got = _session(encoder_path(path)).run(None, {
+                    n: t.numpy() for n, t in zip(enc["inputs"], enc["check"][0], strict=True)})
+                n_state = len(onnx_state)
+                onnx_state, onnx_fixed = got[:n_state], got[n_state:n_state + len(fixed)]
             for token in spec["chain"]:
-                ref = spec["fn"](token, *torch_in[1:])
-                got = sess.run(None, {"token": token.numpy(),
-                                      **dict(zip(spec["inputs"][1:], onnx_state, strict=True))})
-                worst = max(worst, *(float(abs(o - r.numpy()).max())
-                                     for o, r in zip(got, ref, strict=True)))
+                ref = spec["fn"](token, *torch_in[1:], *fixed)
+                got = sess.run(None, {"token": token.numpy(), **dict(zip(
+                    spec["inputs"][1:], [*onnx_state, *onnx_fixed], strict=True))})
+                worst = max(worst, _diff(got, ref))
                 torch_in, onnx_state = [token, *ref[1:]], got[1:]
         else:
-            for inputs in spec["check"]:
-                ref = spec["fn"](*inputs)
-                got = sess.run(None, {n: t.numpy() for n, t in
-                                      zip(spec["inputs"], inputs, strict=True)})[0]
-                worst = max(worst, float(abs(got - ref.numpy()).max()))
+            worst = _check_sequence(sess, spec)
     if not worst <= TOLERANCE:
         raise RnnlabError(f"the ONNX export of {path} differs from PyTorch by {worst:.2e} "
                           f"(> {TOLERANCE:g}); the file was written but should not be used")
+    return worst
+
+
+def _check_sequence(sess: Any, spec: dict[str, Any]) -> float:
+    worst = 0.0
+    with torch.no_grad():
+        for inputs in spec["check"]:
+            got = sess.run(None, {n: t.numpy() for n, t in
+                                  zip(spec["inputs"], inputs, strict=True)})
+            worst = max(worst, _diff(got, spec["fn"](*inputs)))
     return worst

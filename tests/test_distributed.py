@@ -171,3 +171,17 @@ def test_device_cuda_without_a_gpu_is_one_error_line(tmp_path: Path, names_file:
                        "gru", "--device", "cuda", "--out", str(tmp_path / "run")])
     assert "--device cuda" in line and "--device cpu" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_tag_batch_shard_keeps_every_form_its_words_point_at() -> None:
+    """U == B here: cutting `chars` by rows would drop the forms rank 1's words read."""
+    from rnnlab.distributed import shard_batch
+    from rnnlab.models.base import TagBatch
+
+    chars = torch.tensor([[5, 6, 0], [7, 8, 9]])
+    b = TagBatch(torch.tensor([[4, 5], [6, 0]]), chars, torch.tensor([2, 3]),
+                 torch.tensor([[0, 1], [1, 0]]), torch.tensor([2, 1]), None)
+    part, real = shard_batch(b, 1, 2)
+    assert real and part.words.tolist() == [[6, 0]] and part.lengths.tolist() == [1]
+    assert torch.equal(part.chars, chars) and part.char_lengths.tolist() == [2, 3]
+    assert part.chars[part.forms[0, 0]].tolist() == [7, 8, 9]

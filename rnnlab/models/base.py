@@ -105,6 +105,10 @@ class TagBatch(NamedTuple):
     tags: Tensor | None  # (B, T) int64 tag ids, IGNORE_INDEX on padding; None to predict
     reset: bool = True  # every sentence starts from an empty state
 
+    # rows of forms, not of sentences: a rank's share of the batch keeps them whole
+    # (distributed.shard_batch), since its `forms` index them
+    shared_fields = ("chars", "char_lengths")
+
 
 class PairBatch(NamedTuple):
     """One batch of (source, target) pairs for an encoder-decoder (`Seq2Seq`). The decoder

@@ -63,10 +63,17 @@ class CharEncoder(nn.Module):
             self.conv = nn.Conv1d(char_dim, char_hidden, kernel_size=3, padding=1)
             self.output_size = char_hidden
 
-    def forward(self, chars: Tensor, lengths: Tensor) -> Tensor:
+    def forward(self, chars: Tensor, lengths: Tensor, from_outputs: bool = False) -> Tensor:
+        """`from_outputs`: read the BiLSTM's final states off its outputs (the forward half
+        at each form's last character, the backward half at its first): the same numbers,
+        for the ONNX export, whose exporter fails on a packed LSTM's unused outputs."""
         x = self.embedding(chars)  # (U, C, Ec)
         if self.kind == "bilstm":
-            _, (h, _) = self.rnn(x, lengths=lengths)  # h (2, U, Hc): after each form's end
+            out, (h, _) = self.rnn(x, lengths=lengths)  # h (2, U, Hc): after each form's end
+            if from_outputs:  # out (U, C, 2Hc)
+                Hc = h.shape[-1]
+                last = out[torch.arange(out.shape[0]), lengths - 1, :Hc]  # (U, Hc)
+                return torch.cat([last, out[:, 0, Hc:]], dim=-1)
             return torch.cat([h[0], h[1]], dim=-1)  # (U, 2Hc)
         y = self.conv(x.transpose(1, 2))  # (U, F, C)
         real = torch.arange(chars.shape[1], device=chars.device)[None] < lengths[:, None]
@@ -128,14 +135,20 @@ class SequenceTagger(nn.Module):
         drop = (torch.rand(words.shape, device=words.device) < p) & (words != PAD_ID)
         return words.masked_fill(drop, UNK_ID)
 
-    def scores(self, batch: TagBatch) -> Tensor:
+    def scores(self, batch: TagBatch, onnx: bool = False) -> Tensor:
         """Tag scores s_t (B, T, K); zero rows on padded positions never reach a loss."""
         x = self.embedding(self._drop_words(batch.words))  # (B, T, E)
         if self.chars is not None:
-            per_form = self.chars(batch.chars, batch.char_lengths)  # (U, Fc)
+            per_form = self.chars(batch.chars, batch.char_lengths, onnx)  # (U, Fc)
             x = torch.cat([x, per_form[batch.forms]], dim=-1)  # (B, T, E + Fc)
         h, _ = self.rnn(self.drop(x), lengths=batch.lengths)  # (B, T, 2H)
         return self.out(self.drop(h))  # (B, T, K)
+
+    def onnx_forward(self, words: Tensor, chars: Tensor, char_lengths: Tensor, forms: Tensor,
+                     lengths: Tensor) -> Tensor:
+        """The tag scores (B, T, K) from a TagBatch's five tensors (the ONNX export's
+        inputs); a CRF's Viterbi decoding over them is left to the caller."""
+        return self.scores(TagBatch(words, chars, char_lengths, forms, lengths, None), onnx=True)
 
     @staticmethod
     def mask(batch: TagBatch) -> Tensor:

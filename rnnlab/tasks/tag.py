@@ -157,6 +157,8 @@ def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
 
 def validate(model: nn.Module, batches: Any) -> dict[str, float]:
     """Per-word NLL (the CRF's sequence NLL per word with --crf), accuracy, error rate."""
+    from rnnlab.distributed import sum_across_ranks
+
     was_training = model.training
     model.eval()
     nll, right, n = 0.0, 0, 0
@@ -166,6 +168,7 @@ def validate(model: nn.Module, batches: Any) -> dict[str, float]:
         nll, n = nll + s, n + k
         right += int(((pred == b.tags) & (b.tags >= 0)).sum())
     model.train(was_training)
+    nll, right, n = sum_across_ranks(nll, right, n)  # torchrun: every rank's shard
     return {"nll": nll / n, "accuracy": right / n, "error_rate": 1 - right / n}
 
 
