@@ -214,7 +214,8 @@ def choose(
         return cfg, None
     n = len(values)
     # the split alone (context 1 always fits): horizon, season and length errors surface here
-    _, a, b = resolve(apply(cfg, Candidate(AUTO_KINDS[0], 1, False, False)), n)
+    _, a, b = resolve(apply(cfg, Candidate(AUTO_KINDS[0], 1, False, False)), n,
+                      window="the shortest window of --model auto (1 value)")
     grid, usable, errors = candidates(cfg, a), [], []
     for cand in grid:
         try:

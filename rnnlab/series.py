@@ -230,9 +230,10 @@ def default_context(season: int, horizon: int) -> int:
     return min(max(2 * season, 2 * horizon, 8), 64)
 
 
-def resolve(cfg: Any, n: int) -> tuple[int, int, int]:
+def resolve(cfg: Any, n: int, window: str | None = None) -> tuple[int, int, int]:
     """Check a forecasting config (`rnnlab.tasks.forecast`) against a series of n values:
-    (context, train_end, val_end)."""
+    (context, train_end, val_end). `window` names the context in errors when the user gave
+    none (--model auto checks the split with its shortest window)."""
     d, m = cfg.data, cfg.model
     H = d.horizon
     context = m.context if m.context is not None else default_context(d.season, H)
@@ -247,10 +248,12 @@ def resolve(cfg: Any, n: int) -> tuple[int, int, int]:
     steps = H if m.strategy == "direct" else 1
     need = context + steps + val + test
     if n < need + 1:
+        what = window or f"--context {context}"
+        fix = "--horizon, --val-size or --test-size" if window else "--context or --horizon"
         raise RnnlabError(
-            f"the series has {n} values, too short for --context {context} + --horizon "
+            f"the series has {n} values, too short for {what} + --horizon "
             f"{H} with {val} validation and {test} test values (needs more than {need}); use "
-            "a smaller --context or --horizon, or a longer series"
+            f"a smaller {fix}, or a longer series"
         )
     a, b = split_series(n, val, test)
     if a < max(2, d.season + 1):

@@ -166,3 +166,11 @@ def test_cli_default_is_auto(tmp_path, capsys):
         "none", "difference", "seasonal", "seasonal+difference"}
     assert main(["evaluate", str(out), "--json"]) == 0
     assert "seasonal_naive" in capsys.readouterr().out
+
+
+def test_too_short_series_for_auto_names_no_context_the_user_did_not_give(tmp_path, user_error):
+    short = tmp_path / "short.csv"
+    short.write_text("v\n" + "\n".join(str(i) for i in range(8)) + "\n")
+    msg = user_error(["train", "--task", "forecast", "--data", str(short), "--column", "v",
+                      "--horizon", "3", "--threads", "1", "--out", str(tmp_path / "r")])
+    assert "shortest window of --model auto" in msg and "--context" not in msg
