@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import run_rnnlab as run  # noqa: E402
 from report import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,14 +70,6 @@ SUITES: dict[str, list[tuple[str, list[str]]]] = {
 }
 LANGUAGES = ("Spanish", "German", "Japanese", "Russian", "Irish")
 RESULTS = ROOT / "benchmarks" / "results" / "classify.json"
-
-
-def run(cmd: list[str]) -> str:
-    r = subprocess.run([sys.executable, "-m", "rnnlab", *cmd], cwd=ROOT, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        sys.exit(f"failed: rnnlab {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return r.stdout
 
 
 def run_suite(suite: str, threads: int, rows: list[str] | None) -> dict:

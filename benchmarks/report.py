@@ -1,11 +1,25 @@
 """Shared by the benchmark scripts: write a generated table into its own section of
-BENCHMARKS.md, between `<!-- NAME:start -->` and `<!-- NAME:end -->`, leaving the rest."""
+BENCHMARKS.md, between `<!-- NAME:start -->` and `<!-- NAME:end -->`, leaving the rest; run
+one `rnnlab` command from the repository root."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+
+def run_rnnlab(cmd: list[str]) -> str:
+    """`python -m rnnlab CMD...` from the repository root: its stdout, or exit with the
+    command and the end of its stderr when it fails."""
+    r = subprocess.run([sys.executable, "-m", "rnnlab", *cmd], cwd=ROOT, capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed: rnnlab {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return r.stdout
 
 
 def write_section(name: str, markdown: str, heading: str | None = None,

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import run_rnnlab as rnnlab  # noqa: E402
 from report import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,14 +56,6 @@ CROSS = {"PUD test": f"{HELDOUT}/en_pud-ud-test.conllu",
          "ParTUT test": f"{HELDOUT}/en_partut-ud-test.conllu"}
 RESULTS = ROOT / "benchmarks" / "results" / "tag.json"
 FOLDER = "runs/bench-tag"
-
-
-def rnnlab(cmd: list[str]) -> str:
-    r = subprocess.run([sys.executable, "-m", "rnnlab", *cmd], cwd=ROOT, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        sys.exit(f"failed: rnnlab {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return r.stdout
 
 
 def train_command(key: str, args: list[str]) -> list[str]:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import run_rnnlab as rnnlab  # noqa: E402
 from report import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,14 +42,6 @@ ROWS: dict[str, tuple[str, list[str], int]] = {
 RUNS = "runs/bench-translate"
 RESULTS = ROOT / "benchmarks" / "results" / "translate.json"
 HEATMAP_SENTENCES = 2
-
-
-def rnnlab(cmd: list[str]) -> str:
-    r = subprocess.run([sys.executable, "-m", "rnnlab", *cmd], cwd=ROOT, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        sys.exit(f"failed: rnnlab {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return r.stdout
 
 
 def load() -> dict:
