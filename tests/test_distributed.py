@@ -111,6 +111,15 @@ def test_split_and_gather_state_round_trip() -> None:
     assert torch.equal(Dist(rank=1, world=2).split_state(window), window[3:])
 
 
+def _hold_lock(run: Path) -> subprocess.Popen:
+    """Another process that holds RUN/.lock (as a live training does) until killed."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
+         "from pathlib import Path; from rnnlab import runlock;"
+         "runlock.acquire(Path(sys.argv[2])); print('held', flush=True); time.sleep(60)",
+         str(ROOT), str(run)], stdout=subprocess.PIPE, text=True)
+
+
 def test_second_writer_on_a_live_run_folder_is_refused(tmp_path: Path, names_file: Path,
                                                        capsys) -> None:
     """A process holding RUN/.lock (as a training does) blocks `rnnlab train --out RUN` and
@@ -118,11 +127,7 @@ def test_second_writer_on_a_live_run_folder_is_refused(tmp_path: Path, names_fil
     from rnnlab.cli import main
 
     run = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
-         "from pathlib import Path; from rnnlab import runlock;"
-         "runlock.acquire(Path(sys.argv[2])); print('held', flush=True); time.sleep(60)",
-         str(ROOT), str(run)], stdout=subprocess.PIPE, text=True)
+    holder = _hold_lock(run)
     try:
         assert holder.stdout.readline().strip() == "held"
         args = ["train", "--data", str(names_file), "--format", "lines", "--model", "bigram",
@@ -139,20 +144,15 @@ def test_second_writer_on_a_live_run_folder_is_refused(tmp_path: Path, names_fil
     assert (run / "best.pt").is_file()
 
 
-@pytest.mark.parametrize("resume", [True])
-def test_resume_is_refused_while_the_run_is_alive(tmp_path: Path, names_file: Path, capsys,
-                                                  resume: bool) -> None:
+def test_resume_is_refused_while_the_run_is_alive(tmp_path: Path, names_file: Path,
+                                                  capsys) -> None:
     from rnnlab.cli import main
 
     run = tmp_path / "run"
     args = ["train", "--data", str(names_file), "--format", "lines", "--model", "bigram",
             "--out", str(run), "--samples", "0", "--no-progress"]
     assert main(args) == 0
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
-         "from pathlib import Path; from rnnlab import runlock;"
-         "runlock.acquire(Path(sys.argv[2])); print('held', flush=True); time.sleep(60)",
-         str(ROOT), str(run)], stdout=subprocess.PIPE, text=True)
+    holder = _hold_lock(run)
     try:
         assert holder.stdout.readline().strip() == "held"
         capsys.readouterr()
