@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rnnlab.errors import RnnlabError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -30,8 +32,7 @@ def plot_history(metrics_jsonl: Path, png: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    _save(fig, png)
 
 
 def plot_forecast(
@@ -61,8 +62,7 @@ def plot_forecast(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    _save(fig, png)
 
 
 def plot_confusion(cm: list[list[int]], labels: list[str], png: Path) -> None:
@@ -89,8 +89,7 @@ def plot_confusion(cm: list[list[int]], labels: list[str], png: Path) -> None:
                 ax.text(j, i, int(a[i, j]), ha="center", va="center", fontsize=6,
                         color="white" if rows[i, j] > 0.5 else "black")
     fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    _save(fig, png)
 
 
 def plot_token_weights(rows: list[tuple[list[str], list[float], str]], png: Path) -> None:
@@ -114,8 +113,7 @@ def plot_token_weights(rows: list[tuple[list[str], list[float], str]], png: Path
             ax.text(j, 0, f"{v:.2f}", ha="center", va="center", fontsize=6)
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    _save(fig, png)
 
 
 def plot_attention(weights: list[list[float]], source: list[str], target: list[str],
@@ -144,5 +142,18 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    _save(fig, png)
+
+
+def _save(fig, png: Path) -> None:
+    """Write the figure (its folder made if missing, as every other output is) and free it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        Path(png).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png)
+    except OSError as e:
+        raise RnnlabError(f"cannot write the plot {str(png)!r} ({e.strerror or e}); choose a "
+                          "path in a folder you can write to") from None
+    finally:
+        plt.close(fig)

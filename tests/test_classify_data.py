@@ -125,9 +125,12 @@ def test_cli_trains_evaluates_and_predicts_with_baselines(tmp_path, capsys, labe
     r = json.loads(capsys.readouterr().out)
     assert [c for c, _ in r["attention"]] == list("rossi")  # one weight per character
     assert abs(sum(a for _, a in r["attention"]) - 1) < 1e-5
-    png = tmp_path / "attention.png"
+    png = tmp_path / "plots" / "attention.png"  # its folder is made
     assert main(["predict", str(out), "rossi", "sato", "--attention-png", str(png)]) == 0
     assert png.stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["predict", str(out), "rossi", "--attention-png", "/proc/no/a.png"]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot write the plot")
 
 
 def test_cli_cross_validation_reports_mean_and_std(tmp_path, capsys, labeled_tsv):
