@@ -56,7 +56,8 @@ def read_text(path: str | Path, what: str = "--data", encoding: str = "utf-8") -
         name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
         raise RnnlabError(
             f"{what}: file {str(p)!r} is not valid {name} (bad byte at offset {e.start}); "
-            "pass its --encoding (e.g. cp1252) or convert it, e.g. `iconv -f latin1 -t utf-8`"
+            "convert it, e.g. `iconv -f latin1 -t utf-8` (labeled data for classify and "
+            "conditional also takes --encoding, e.g. cp1252)"
         ) from None
     return text.replace("\r\n", "\n")
 
