@@ -15,7 +15,9 @@ Shapes: N series length, C context, H horizon, m season, N_v validation origins.
 
 Candidates (`candidates`): linear, MLP and GRU (recursive) and MLP (direct), times the
 preprocessings none, difference (Δ, ARIMA d = 1), and with m > 1 seasonal difference
-(Δ_m, SARIMA D = 1) and both (Δ Δ_m). Contexts: default_context(m, H) for the non-seasonal
+(Δ_m, SARIMA D = 1) and both (Δ Δ_m), each also on log values where every value of the
+series is > 0 (`Scaler(log=True)`: a multiplicative trend or season, the "season mul" of
+ETS, becomes additive; FPP3 sec. 3.1 and 8.3). Contexts: default_context(m, H) for the non-seasonal
 ones, and for the cheap window models also twice that (long cycles such as the 11-year
 sunspot cycle) where the training part holds 10 values per input of it (on the 96 training
 months of the airline series a 48-month window won validation by luck and lost on test);
@@ -78,12 +80,13 @@ class Candidate:
     difference: bool
     seasonal: bool
     strategy: str = "recursive"
+    log: bool = False
 
     @property
     def preprocessing(self) -> str:
         names = {(False, False): "none", (True, False): "difference",
                  (False, True): "seasonal", (True, True): "seasonal+difference"}
-        return names[(self.difference, self.seasonal)]
+        return ("log " if self.log else "") + names[(self.difference, self.seasonal)]
 
     @property
     def label(self) -> str:
@@ -92,13 +95,15 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "context": self.context, "difference": self.difference,
-                "seasonal": self.seasonal, "preprocessing": self.preprocessing,
+                "seasonal": self.seasonal, "log": self.log,
+                "preprocessing": self.preprocessing,
                 "strategy": self.strategy, "label": self.label}
 
 
-def candidates(cfg: ForecastConfig, train_size: int) -> list[Candidate]:
-    """The grid for `cfg` on a training part of `train_size` values; fields
-    the user fixed stay fixed."""
+def candidates(cfg: ForecastConfig, train_size: int, positive: bool = False) -> list[Candidate]:
+    """The grid for `cfg` on a training part of `train_size` values (`positive`: every value
+    of the series is > 0, so log candidates are possible); fields the user fixed stay
+    fixed."""
     d, m = cfg.data, cfg.model
     season = max(int(d.season or 1), 1)
     kinds = AUTO_KINDS if m.model == AUTO else (m.model,)
@@ -107,6 +112,10 @@ def candidates(cfg: ForecastConfig, train_size: int) -> list[Candidate]:
         seasonals: tuple[bool, ...] = (False, True) if season > 1 else (False,)
     else:
         seasonals = (bool(m.seasonal),)
+    if m.log is None:
+        logs: tuple[bool, ...] = (False, True) if positive and m.model == AUTO else (False,)
+    else:
+        logs = (bool(m.log),)
     base = default_context(season, d.horizon)
     # a short series: at most half the training part, so it still gives C windows to fit on
     cap = max(train_size // 2, 2)
@@ -137,7 +146,8 @@ def candidates(cfg: ForecastConfig, train_size: int) -> list[Candidate]:
                     contexts = [min(base, cap), 2 * base]
                 else:
                     contexts = [min(base, cap)]
-                out += [Candidate(kind, c, diff, seasonal, strategy) for c in contexts]
+                out += [Candidate(kind, c, diff, seasonal, strategy, log)
+                        for log in logs for c in contexts]
     return out
 
 
@@ -149,6 +159,7 @@ def apply(cfg: ForecastConfig, cand: Candidate) -> ForecastConfig:
     c = copy.deepcopy(cfg)
     c.model.model, c.model.context, c.model.strategy = cand.kind, cand.context, cand.strategy
     c.model.difference, c.model.seasonal = cand.difference, cand.seasonal
+    c.model.log = cand.log
     tc = c.train
     tc.max_steps = min(tc.max_steps, cfg.model.auto_steps)
     tc.eval_every = max(1, min(tc.eval_every, tc.max_steps // 10))
@@ -174,7 +185,7 @@ def score_candidate(
 
     c = apply(cfg, cand)
     H, b, tc = c.data.horizon, len(seen), c.train
-    scaler = Scaler.fit(seen[:a])  # training part only, as the final run
+    scaler = Scaler.fit(seen[:a], cand.log)  # training part only, as the final run
     z = scaler.transform(seen)
     torch.manual_seed(tc.seed)
     model = forecaster_from_config(c.model, c.data, cand.context, cand.difference)
@@ -216,7 +227,10 @@ def choose(
     # the split alone (context 1 always fits): horizon, season and length errors surface here
     _, a, b = resolve(apply(cfg, Candidate(AUTO_KINDS[0], 1, False, False)), n,
                       window="the shortest window of --model auto (1 value)")
-    grid, usable, errors = candidates(cfg, a), [], []
+    # log candidates need values > 0, judged on the part selection sees (a value <= 0 in the
+    # test part then stops the run with the error of `series.positive`, which names --no-log)
+    positive = bool(np.all(np.asarray(values[:b], np.float64) > 0))
+    grid, usable, errors = candidates(cfg, a, positive), [], []
     for cand in grid:
         try:
             c = apply(cfg, cand)

@@ -147,31 +147,53 @@ def split_series(n: int, val_size: int, test_size: int) -> tuple[int, int]:
 
 class Scaler:
     """Standard scaling z = (x - mean) / std with statistics of the training part only, so
-    no value of the validation or test part leaks into training. Travels in the checkpoint."""
+    no value of the validation or test part leaks into training. Travels in the checkpoint.
+    With `log`, of log x instead (x > 0): a multiplicative trend or season becomes additive,
+    the Box-Cox lambda = 0 of Hyndman & Athanasopoulos, FPP3 sec. 3.1; `inverse` is exp."""
 
-    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
-        self.mean, self.std = float(mean), float(std)
+    def __init__(self, mean: float = 0.0, std: float = 1.0, log: bool = False) -> None:
+        self.mean, self.std, self.log = float(mean), float(std), bool(log)
 
     @classmethod
-    def fit(cls, train: Sequence[float] | np.ndarray) -> Scaler:
+    def fit(cls, train: Sequence[float] | np.ndarray, log: bool = False) -> Scaler:
         a = np.asarray(train, dtype=np.float64)
         if a.size == 0:
             raise RnnlabError("cannot fit a scaler on an empty training part; pass more data")
+        if log:
+            a = np.log(positive(a, "the training part"))
         std = float(a.std())
-        return cls(float(a.mean()), std if std > 0 else 1.0)  # a constant series: unit scale
+        return cls(float(a.mean()), std if std > 0 else 1.0, log)  # constant: unit scale
 
     def transform(self, x: np.ndarray | Sequence[float]) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.mean) / self.std
+        a = np.asarray(x, dtype=np.float64)
+        if self.log:
+            a = np.log(positive(a, "the series"))
+        return (a - self.mean) / self.std
 
     def inverse(self, z: np.ndarray | Sequence[float]) -> np.ndarray:
-        return np.asarray(z, dtype=np.float64) * self.std + self.mean
+        a = np.asarray(z, dtype=np.float64) * self.std + self.mean
+        # exp of a diverged forecast overflows to inf; clip at e^700 (float64 max is e^709)
+        return np.exp(np.minimum(a, 700.0)) if self.log else a
 
-    def to_dict(self) -> dict[str, float]:
-        return {"kind": "standard", "mean": self.mean, "std": self.std}  # type: ignore[dict-item]
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "log-standard" if self.log else "standard", "mean": self.mean,
+                "std": self.std, "log": self.log}
 
     @classmethod
     def from_dict(cls, d: dict) -> Scaler:
-        return cls(d["mean"], d["std"])
+        return cls(d["mean"], d["std"], bool(d.get("log", False)))
+
+
+def positive(a: np.ndarray, what: str) -> np.ndarray:
+    """`a` unchanged if every value is > 0 (what a log transform needs), else a clear error."""
+    bad = np.flatnonzero(~(a > 0))
+    if bad.size:
+        raise RnnlabError(
+            f"--log needs values > 0, but {what} holds {bad.size} value(s) <= 0 (the first, "
+            f"{a[bad[0]]:g}, at position {int(bad[0])}); pass --no-log (or shift the series "
+            "above 0)"
+        )
+    return a
 
 
 def series_origins(n: int, context: int, horizon: int, lo: int, hi: int) -> np.ndarray:

@@ -15,6 +15,7 @@ import torch
 from rnnlab.baselines import seasonal_naive
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import main
+from rnnlab.errors import RnnlabError
 from rnnlab.forecast_auto import candidates, choose, validation_mae
 from rnnlab.models.base import SeriesBatch
 from rnnlab.models.forecaster import Forecaster, seasonal_difference, undo_seasonal_difference
@@ -71,11 +72,12 @@ def test_seasonal_differencing_round_trips_exactly(season, difference):
     assert torch.allclose(back, y, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("log", [False, True], ids=["levels", "log"])
 @pytest.mark.parametrize("kind", ["linear", "mlp", "gru"])
-def test_untrained_seasonal_model_is_seasonal_naive(kind):
+def test_untrained_seasonal_model_is_seasonal_naive(kind, log):
     v = _series(60)
     model = Forecaster(kind=kind, context=24, horizon=12, hidden_size=8, seasonal=12).eval()
-    scaler = Scaler.fit(v[:40])
+    scaler = Scaler.fit(v[:40], log=log)  # exp(log y_{t-m}) = y_{t-m}: naive either way
     origins = np.arange(30, 49)
     got = model_forecasts(model, scaler, v, origins, 12)
     assert np.allclose(got, seasonal_naive(v, origins, 12, 12), atol=1e-4)
@@ -95,6 +97,23 @@ def test_seasonal_recursive_forecast_equals_feeding_predictions_back(kind, diffe
         y = model(SeriesBatch(seq[:, -16:], None)).logits[:, 0, 0]
         assert torch.allclose(fast[:, k], y, atol=1e-5), k
         seq = torch.cat([seq, y[:, None]], dim=1)
+
+
+def test_log_scaler_round_trips_and_refuses_values_at_or_below_zero():
+    v = _series(48)
+    s = Scaler.fit(v[:36], log=True)
+    assert np.allclose(s.transform(v), (np.log(v) - np.log(v[:36]).mean())
+                       / np.log(v[:36]).std(), atol=1e-12)
+    assert np.allclose(s.inverse(s.transform(v)), v, rtol=1e-12)
+    assert Scaler.from_dict(s.to_dict()).log is True
+    assert Scaler.from_dict({"mean": 0.0, "std": 1.0}).log is False  # older checkpoints
+    with pytest.raises(RnnlabError, match=r"--log needs values > 0.*\(the first, 0, at "
+                       r"position 3\); pass --no-log"):
+        Scaler.fit(np.array([1.0, 2.0, 3.0, 0.0]), log=True)
+    bad = v.copy()
+    bad[-1] = -5.0
+    with pytest.raises(RnnlabError, match="the series holds 1 value"):
+        s.transform(bad)
 
 
 def test_selection_never_reads_the_test_part():
@@ -126,6 +145,11 @@ def test_grid_covers_kinds_and_preprocessings_and_respects_fixed_fields():
     assert {c.preprocessing for c in candidates(one, 60)} == {"none", "difference"}
     daily = _cfg()
     daily.data.season, daily.data.horizon = 365, 30
+    assert not [c for c in grid if c.log]  # log only where every value is > 0
+    logs = candidates(_cfg(), 60, positive=True)
+    assert {c.preprocessing for c in logs} == {p for q in ("", "log ") for p in (
+        q + "none", q + "difference", q + "seasonal", q + "seasonal+difference")}
+    assert not [c for c in candidates(_cfg(log=False), 60, positive=True) if c.log]
     assert not [c for c in candidates(daily, 2000) if c.kind == "gru" and c.seasonal]
 
 
@@ -136,7 +160,8 @@ def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path):
     res = train_forecast(_cfg(data, seasonal=True), out)  # auto, seasonal prior forced on
     auto = json.loads((out / "auto.json").read_text())
     assert auto["chosen"]["seasonal"] is True
-    assert len(auto["candidates"]) == 8  # 4 kinds/strategies x (seasonal, + difference)
+    # 4 kinds/strategies x (seasonal, + difference) x (levels, log: every value is > 0)
+    assert len(auto["candidates"]) == 16
     assert all("val_mae" in c for c in auto["candidates"])
     assert auto["chosen"]["label"] == min(auto["candidates"], key=lambda c: c["val_mae"])["label"]
     payload = load_checkpoint(out)
@@ -162,8 +187,9 @@ def test_cli_default_is_auto(tmp_path, capsys):
                  "--horizon", "6", "--out", str(out), "--max-steps", "2", "--eval-every", "1",
                  "--threads", "1", "--hidden-size", "8", "--no-progress"]) == 0
     auto = json.loads((out / "auto.json").read_text())
-    assert {c["preprocessing"] for c in auto["candidates"]} == {
-        "none", "difference", "seasonal", "seasonal+difference"}
+    assert {c["preprocessing"] for c in auto["candidates"]} == {  # a positive series
+        q + p for q in ("", "log ")
+        for p in ("none", "difference", "seasonal", "seasonal+difference")}
     assert main(["evaluate", str(out), "--json"]) == 0
     assert "seasonal_naive" in capsys.readouterr().out
 

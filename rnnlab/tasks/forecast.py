@@ -82,6 +82,9 @@ class ModelConfig:
                                     "training part; auto: chosen on validation)")
     seasonal: bool | None = param(None, "seasonal prior: read and predict seasonal differences "
                                   "at lag --season (default: off; auto: chosen on validation)")
+    log: bool | None = param(None, "model log values: a multiplicative trend or season becomes "
+                             "additive; values must be > 0 (default: off; auto: chosen on "
+                             "validation when every value is > 0)")
     auto_steps: int = param(500, "auto: training steps per candidate and of the chosen one",
                             ge=1, le=BIG)
 
@@ -146,7 +149,7 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
         (out / "auto.json").write_text(json.dumps(auto, indent=2) + "\n")
     context, a, b = resolve(cfg, len(values))
     H, tc = cfg.data.horizon, cfg.train
-    scaler = Scaler.fit(values[:a])  # training part only: no look at val or test
+    scaler = Scaler.fit(values[:a], bool(cfg.model.log))  # training part only
     z = scaler.transform(values)
     difference = (cfg.model.difference if cfg.model.difference is not None
                   else needs_difference(values[:a]))
@@ -160,7 +163,8 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
             "train": a, "val": b - a, "test": len(values) - b, "context": context,
             "horizon": H, "season": cfg.data.season, "model": f"{cfg.model.model} "
             f"({cfg.model.strategy}{', differenced' if difference else ''}"
-            f"{f', seasonal lag {cfg.data.season}' if cfg.model.seasonal else ''})"
+            f"{f', seasonal lag {cfg.data.season}' if cfg.model.seasonal else ''}"
+            f"{', log' if cfg.model.log else ''})"
             + (" chosen by --model auto (auto.json)" if auto else ""),
             "train_windows": train_b.num_windows(), "val_windows": val_b.num_windows()}
     artifacts = {"scaler": scaler.to_dict(), "column": series.column, **(
