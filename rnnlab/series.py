@@ -189,9 +189,9 @@ def positive(a: np.ndarray, what: str) -> np.ndarray:
     bad = np.flatnonzero(~(a > 0))
     if bad.size:
         raise RnnlabError(
-            f"--log needs values > 0, but {what} holds {bad.size} value(s) <= 0 (the first, "
-            f"{a[bad[0]]:g}, at position {int(bad[0])}); pass --no-log (or shift the series "
-            "above 0)"
+            f"--log on needs values > 0, but {what} holds {bad.size} value(s) <= 0 (the first, "
+            f"{a[bad[0]]:g}, at position {int(bad[0])}); pass --log off (or shift the "
+            "series above 0)"
         )
     return a
 

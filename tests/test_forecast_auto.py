@@ -107,8 +107,8 @@ def test_log_scaler_round_trips_and_refuses_values_at_or_below_zero():
     assert np.allclose(s.inverse(s.transform(v)), v, rtol=1e-12)
     assert Scaler.from_dict(s.to_dict()).log is True
     assert Scaler.from_dict({"mean": 0.0, "std": 1.0}).log is False  # older checkpoints
-    with pytest.raises(RnnlabError, match=r"--log needs values > 0.*\(the first, 0, at "
-                       r"position 3\); pass --no-log"):
+    with pytest.raises(RnnlabError, match=r"--log on needs values > 0.*\(the first, 0, at "
+                       r"position 3\); pass --log off"):
         Scaler.fit(np.array([1.0, 2.0, 3.0, 0.0]), log=True)
     bad = v.copy()
     bad[-1] = -5.0
@@ -145,11 +145,12 @@ def test_grid_covers_kinds_and_preprocessings_and_respects_fixed_fields():
     assert {c.preprocessing for c in candidates(one, 60)} == {"none", "difference"}
     daily = _cfg()
     daily.data.season, daily.data.horizon = 365, 30
-    assert not [c for c in grid if c.log]  # log only where every value is > 0
-    logs = candidates(_cfg(), 60, positive=True)
-    assert {c.preprocessing for c in logs} == {p for q in ("", "log ") for p in (
+    assert not [c for c in candidates(_cfg(), 60, positive=True) if c.log]  # off by default
+    assert not [c for c in candidates(_cfg(log="auto"), 60) if c.log]  # a value <= 0
+    both = candidates(_cfg(log="auto"), 60, positive=True)
+    assert {c.preprocessing for c in both} == {p for q in ("", "log ") for p in (
         q + "none", q + "difference", q + "seasonal", q + "seasonal+difference")}
-    assert not [c for c in candidates(_cfg(log=False), 60, positive=True) if c.log]
+    assert all(c.log for c in candidates(_cfg(log="on"), 60, positive=True))
     assert not [c for c in candidates(daily, 2000) if c.kind == "gru" and c.seasonal]
 
 
@@ -160,8 +161,7 @@ def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path):
     res = train_forecast(_cfg(data, seasonal=True), out)  # auto, seasonal prior forced on
     auto = json.loads((out / "auto.json").read_text())
     assert auto["chosen"]["seasonal"] is True
-    # 4 kinds/strategies x (seasonal, + difference) x (levels, log: every value is > 0)
-    assert len(auto["candidates"]) == 16
+    assert len(auto["candidates"]) == 8  # 4 kinds/strategies x (seasonal, + difference)
     assert all("val_mae" in c for c in auto["candidates"])
     assert auto["chosen"]["label"] == min(auto["candidates"], key=lambda c: c["val_mae"])["label"]
     payload = load_checkpoint(out)
@@ -187,11 +187,21 @@ def test_cli_default_is_auto(tmp_path, capsys):
                  "--horizon", "6", "--out", str(out), "--max-steps", "2", "--eval-every", "1",
                  "--threads", "1", "--hidden-size", "8", "--no-progress"]) == 0
     auto = json.loads((out / "auto.json").read_text())
-    assert {c["preprocessing"] for c in auto["candidates"]} == {  # a positive series
-        q + p for q in ("", "log ")
-        for p in ("none", "difference", "seasonal", "seasonal+difference")}
+    assert {c["preprocessing"] for c in auto["candidates"]} == {
+        "none", "difference", "seasonal", "seasonal+difference"}  # no log unless asked
     assert main(["evaluate", str(out), "--json"]) == 0
     assert "seasonal_naive" in capsys.readouterr().out
+
+
+def test_log_auto_needs_model_auto_and_log_on_refuses_a_value_at_zero(tmp_path, user_error):
+    base = ["train", "--task", "forecast", "--season", "12", "--horizon", "6", "--threads",
+            "1", "--out", str(tmp_path / "r")]
+    msg = user_error([*base, "--model", "mlp", "--log", "auto"])
+    assert "--log auto" in msg and "--log on or --log off" in msg
+    v = _series(72)
+    v[5] = 0.0
+    msg = user_error([*base, "--data", str(_csv(tmp_path, v)), "--model", "mlp", "--log", "on"])
+    assert "--log on needs values > 0" in msg and "position 5" in msg
 
 
 def test_too_short_series_for_auto_names_no_context_the_user_did_not_give(tmp_path, user_error):

@@ -82,9 +82,10 @@ class ModelConfig:
                                     "training part; auto: chosen on validation)")
     seasonal: bool | None = param(None, "seasonal prior: read and predict seasonal differences "
                                   "at lag --season (default: off; auto: chosen on validation)")
-    log: bool | None = param(None, "model log values: a multiplicative trend or season becomes "
-                             "additive; values must be > 0 (default: off; auto: chosen on "
-                             "validation when every value is > 0)")
+    log: str = param("off", "model log values (a multiplicative trend or season becomes "
+                     "additive; values must be > 0): off, on, or auto (--model auto tries both "
+                     "where every value before the test part is > 0)",
+                     choices=("off", "on", "auto"))
     auto_steps: int = param(500, "auto: training steps per candidate and of the chosen one",
                             ge=1, le=BIG)
 
@@ -93,6 +94,9 @@ def check(cfg: RunConfig, given: set[str] | None) -> None:
     """Combinations that need no data; those that do (context vs series length) are checked
     in `resolve` when the series is read."""
     m = cfg.model
+    if m.log == "auto" and m.model != "auto":
+        raise RnnlabError(f"--log auto lets --model auto choose; with --model {m.model} pass "
+                          "--log on or --log off")
     if given and "model.impl" in given and m.model not in ("rnn", "gru", "lstm"):
         raise RnnlabError(f"--impl applies to the recurrent forecasters (rnn, gru, lstm), not "
                           f"--model {m.model}; drop it")
@@ -149,7 +153,7 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
         (out / "auto.json").write_text(json.dumps(auto, indent=2) + "\n")
     context, a, b = resolve(cfg, len(values))
     H, tc = cfg.data.horizon, cfg.train
-    scaler = Scaler.fit(values[:a], bool(cfg.model.log))  # training part only
+    scaler = Scaler.fit(values[:a], cfg.model.log == "on")  # training part only
     z = scaler.transform(values)
     difference = (cfg.model.difference if cfg.model.difference is not None
                   else needs_difference(values[:a]))
@@ -164,7 +168,7 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
             "horizon": H, "season": cfg.data.season, "model": f"{cfg.model.model} "
             f"({cfg.model.strategy}{', differenced' if difference else ''}"
             f"{f', seasonal lag {cfg.data.season}' if cfg.model.seasonal else ''}"
-            f"{', log' if cfg.model.log else ''})"
+            f"{', log' if cfg.model.log == 'on' else ''})"
             + (" chosen by --model auto (auto.json)" if auto else ""),
             "train_windows": train_b.num_windows(), "val_windows": val_b.num_windows()}
     artifacts = {"scaler": scaler.to_dict(), "column": series.column, **(
