@@ -1,0 +1,25 @@
+"""Helpers every subcommand shares: the thread count, loading a run, notes on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _threads(n: int | None) -> None:
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _load(args: argparse.Namespace, command: str):
+    from rnnlab.run import load
+
+    _threads(getattr(args, "threads", None))
+    return load(args.run, command)
+
+
+def _note(line: str | None) -> None:
+    if line:
+        print(line, file=sys.stderr)
