@@ -48,6 +48,7 @@ def _print_translations(loaded, sentences: list[str], args: argparse.Namespace) 
         if "unknown_source_words" in r:
             _note(f"note: {', '.join(map(repr, r['unknown_source_words']))} of {r['source']!r}"
                   " are outside the model's source vocabulary (read as <unk>)")
+        _note(r.get("note"))
         print(json.dumps(r, ensure_ascii=False) if args.json else r["translation"])
     _note(f"{len(rows)} sentence(s) in {seconds:.3f} s ({seconds / len(rows) * 1000:.1f} ms "
           f"per sentence, {args.strategy or 'greedy'}"

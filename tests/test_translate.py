@@ -222,6 +222,20 @@ def test_translate_and_attention_png(run, tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+def test_a_source_far_longer_than_max_len_stops_at_the_cap_with_a_note(run, capsys):
+    max_len = json.loads((run / "config.json").read_text())["data"]["max_len"]
+    long = " ".join(["Go"] * (4 * max_len))
+    capsys.readouterr()
+    assert main(["translate", str(run), long, "--json"]) == 0
+    out, err = capsys.readouterr()
+    r = json.loads(out)
+    assert len(r["tokens"]) <= 2 * max_len + 10  # not 2 S + 10 = 8 L + 10
+    assert f"longer than the {max_len} the model was trained on" in err
+    assert main(["translate", str(run), long, "--json", "--max-new-tokens", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)["tokens"]) <= 3 and "longer than" not in err
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["translate", "{run}"], "nothing to translate"),
     (["translate", "{run}", "   "], "empty sentence"),

@@ -251,6 +251,12 @@ def tokenizers_of(loaded: Loaded) -> tuple[Any, Any]:
             Tokenizer.from_dict(loaded.payload["tgt_tokenizer"]))
 
 
+def default_cap(cfg: RunConfig) -> int:
+    """The most tokens a translation emits unless --max-new-tokens says otherwise: 2 L + 10
+    for the run's --max-len L (no training target was longer than L)."""
+    return 2 * cfg.data.max_len + 10
+
+
 def evaluate(loaded: Loaded, data: str | None = None, split: str = "test",
              strategy: str = "greedy", num_beams: int = 5, length_penalty: float = 0.6,
              max_new_tokens: int | None = None, batch_size: int | None = None,
@@ -278,7 +284,7 @@ def evaluate(loaded: Loaded, data: str | None = None, split: str = "test",
     m, _ = score_part(loaded.model, tokenizers_of(loaded), pairs, strategy, num_beams,
                       length_penalty, max_new_tokens,
                       cfg.train.eval_batch_size if batch_size is None else batch_size,
-                      buckets=True)
+                      buckets=True, cap=default_cap(cfg))
     return m
 
 
@@ -300,15 +306,22 @@ def translate(loaded: Loaded, sentences: list[str], strategy: str = "greedy",
         if not t:
             raise RnnlabError(f"cannot translate an empty sentence ({s!r}); give some words")
     ids = [encode_source(src_tok, t) for t in texts]
+    cap = default_cap(loaded.cfg)
     rows = decode(loaded.model, ids, strategy, num_beams, length_penalty, max_new_tokens,
-                  attention=attention, **sampling)
+                  attention=attention, cap=cap, **sampling)
     out = []
     for text, (hyp, weights) in zip(texts, rows, strict=True):
         r: dict[str, Any] = {"source": text, "translation": tgt_tok.decode(hyp),
                              "tokens": tgt_tok.vocab.decode(hyp)}
-        unk = src_tok.vocab.unknown(src_tok.split(text))
+        words = src_tok.split(text)
+        unk = src_tok.vocab.unknown(words)
         if unk:
             r["unknown_source_words"] = unk
+        if len(words) > loaded.cfg.data.max_len and max_new_tokens is None:
+            r["note"] = (f"note: a source of {len(words)} tokens, longer than the "
+                         f"{loaded.cfg.data.max_len} the model was trained on: its translation "
+                         f"stops at {cap} tokens; split long inputs into sentences (or pass "
+                         "--max-new-tokens)")
         if attention:
             r["source_tokens"] = [*src_tok.split(text), "<eos>"]
             r["target_tokens"] = tgt_tok.vocab.decode(hyp)

@@ -52,13 +52,14 @@ def bucket_scores(sources: list[str], hyps: list[str], refs: list[str]) -> list[
 
 def decode(model: Any, sources: list[list[int]], strategy: str = "greedy", num_beams: int = 5,
            length_penalty: float = LENGTH_PENALTY, max_new_tokens: int | None = None,
-           batch_size: int = 64, attention: bool = False, **sampling: Any
-           ) -> list[tuple[list[int], list[list[float]] | None]]:
+           batch_size: int = 64, attention: bool = False, cap: int | None = None,
+           **sampling: Any) -> list[tuple[list[int], list[list[float]] | None]]:
     """Target ids (without <eos>) of each source's translation, in the given order, with its
     attention rows (one per target token, over the source positions) when `attention`.
     Sources are decoded in batches of similar lengths (`batch_size` rows; 1 decodes one
-    sentence at a time); a batch may emit at most `max_new_tokens` tokens
-    (default 2 S + 10 for its longest source S)."""
+    sentence at a time); a batch may emit at most `max_new_tokens` tokens (default
+    2 S + 10 for its longest source S, at most `cap`: a 10k-word input would otherwise decode
+    20k steps, each attending over 10k positions)."""
     import torch
 
     from rnnlab.tokenizers import PAD_ID
@@ -76,7 +77,7 @@ def decode(model: Any, sources: list[list[int]], strategy: str = "greedy", num_b
         src = torch.full((len(idx), int(lengths.max())), PAD_ID, dtype=torch.long)  # (B, S)
         for row, i in enumerate(idx):
             src[row, : lengths[row]] = torch.as_tensor(sources[i])
-        limit = max_new_tokens or 2 * int(lengths.max()) + 10
+        limit = max_new_tokens or min(2 * int(lengths.max()) + 10, cap or 1 << 30)
         rows = _decode_batch(model, src, lengths, strategy, num_beams, length_penalty, limit,
                              attention, **sampling)
         for i, r in zip(idx, rows, strict=True):
@@ -88,7 +89,8 @@ def score_part(model: Any, toks: tuple[Any, Any], pairs: list[tuple[str, str]],
                strategy: str = "greedy", num_beams: int = 5,
                length_penalty: float = LENGTH_PENALTY,
                max_new_tokens: int | None = None, batch_size: int = 64,
-               buckets: bool = False) -> tuple[dict[str, Any], list[str]]:
+               buckets: bool = False, cap: int | None = None
+               ) -> tuple[dict[str, Any], list[str]]:
     """Decode every distinct source of `pairs` once (Tatoeba repeats sources), score the
     detokenized hypotheses against each pair's reference. Returns the scores (with the time
     per decoded sentence, wall and CPU) and one hypothesis per pair."""
@@ -98,7 +100,7 @@ def score_part(model: Any, toks: tuple[Any, Any], pairs: list[tuple[str, str]],
     distinct = list(dict.fromkeys(s for s, _ in pairs))
     wall, cpu = time.perf_counter(), time.process_time()
     rows = decode(model, [encode_source(src_tok, s) for s in distinct], strategy, num_beams,
-                  length_penalty, max_new_tokens, batch_size)
+                  length_penalty, max_new_tokens, batch_size, cap=cap)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     text = {s: tgt_tok.decode(ids) for s, (ids, _) in zip(distinct, rows, strict=True)}
     hyps = [text[s] for s, _ in pairs]
