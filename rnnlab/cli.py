@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnnlab.cli_common import _load, _note, _threads
+from rnnlab.cli_common import load_run, note, set_threads
 from rnnlab.cli_generate import (
-    _decode_config,
-    _print_conditional,
-    _print_translations,
     cmd_export,
     cmd_generate,
     cmd_translate,
+    decode_config,
+    print_conditional,
+    print_translations,
 )
 from rnnlab.config import flag
 from rnnlab.errors import PeerError, RnnlabError
@@ -96,7 +96,7 @@ def _train_one(args: argparse.Namespace, cfg) -> int:
     task = get_task(cfg.task)
     from rnnlab.run import train
 
-    _threads(cfg.train.threads)
+    set_threads(cfg.train.threads)
     out = Path(args.out) if args.out else (
         Path("runs") / f"{task.default_out_name(cfg)}-{time.strftime('%Y%m%d-%H%M%S')}")
     bar = None
@@ -204,7 +204,7 @@ TRANSLATE_EVAL = ("strategy", "num_beams", "length_penalty", "max_new_tokens", "
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    loaded = _load(args, "evaluate")
+    loaded = load_run(args, "evaluate")
     decoding = {k: getattr(args, k) for k in TRANSLATE_EVAL if getattr(args, k) is not None}
     if loaded.task == "translate":
         return _evaluate_translation(loaded, args, decoding)
@@ -259,9 +259,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         texts += read_lines(args.file, "--file")
     if not texts:
         raise RnnlabError("nothing to score: give TEXT arguments or --file PATH")
-    loaded = _load(args, "score")
+    loaded = load_run(args, "score")
     lm = TASKS["lm"]
-    _note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, texts, "the texts"))
+    note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, texts, "the texts"))
     for r in lm.score(loaded, texts):
         if args.json:
             print(json.dumps(r))
@@ -272,7 +272,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """The task's own prediction: continuations of prompts (lm), future values (forecast)."""
-    loaded = _load(args, "predict")
+    loaded = load_run(args, "predict")
     if loaded.task != "tag" and (args.data is not None or args.format is not None):
         raise RnnlabError(f"--data/--format apply to tag runs (a file to tag); {args.run!r} is "
                           f"a {loaded.task} run: give its inputs as arguments")
@@ -283,12 +283,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                               "--attention-png)")
         if not args.inputs:
             raise RnnlabError("nothing to translate: give SENTENCE arguments")
-        return _print_translations(loaded, args.inputs, args)
+        return print_translations(loaded, args.inputs, args)
     if loaded.task == "conditional":
         if not args.inputs:
             raise RnnlabError("give the classes to generate for as INPUT arguments")
         args.prompt = ""
-        return _print_conditional(loaded, args.inputs, _decode_config(args), args)
+        return print_conditional(loaded, args.inputs, decode_config(args), args)
     if loaded.task == "classify":
         if not args.inputs:
             raise RnnlabError("nothing to classify: give TEXT arguments")
@@ -321,10 +321,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.attention or args.attention_png is not None:
         raise RnnlabError("--attention/--attention-png are for classify runs trained with "
                           "--pool attention")
-    dc = _decode_config(args)
+    dc = decode_config(args)
     lm = TASKS["lm"]
     prompts = args.inputs or [""]
-    _note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, prompts, "the inputs"))
+    note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, prompts, "the inputs"))
     rows = []
     for prompt in prompts:
         outs = lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, 1, prompt,
@@ -356,7 +356,7 @@ def _print_tags(loaded, args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    loaded = _load(args, "diagnose")
+    loaded = load_run(args, "diagnose")
     d = TASKS["lm"].diagnose(loaded, Path(args.out), args.seq_len, args.batch_size, args.data,
                              args.split)
     r = d["result"]
@@ -373,7 +373,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    loaded = _load(args, "forecast")
+    loaded = load_run(args, "forecast")
     return _print_forecast(TASKS["forecast"].forecast_future(
         loaded, args.horizon, args.out, args.interval_level))
 

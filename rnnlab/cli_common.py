@@ -6,20 +6,20 @@ import argparse
 import sys
 
 
-def _threads(n: int | None) -> None:
+def set_threads(n: int | None) -> None:
     if n is not None:
         import torch
 
         torch.set_num_threads(n)
 
 
-def _load(args: argparse.Namespace, command: str):
+def load_run(args: argparse.Namespace, command: str):
     from rnnlab.run import load
 
-    _threads(getattr(args, "threads", None))
+    set_threads(getattr(args, "threads", None))
     return load(args.run, command)
 
 
-def _note(line: str | None) -> None:
+def note(line: str | None) -> None:
     if line:
         print(line, file=sys.stderr)

@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from rnnlab.cli_common import _load, _note, _threads
+from rnnlab.cli_common import load_run, note, set_threads
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks import TASKS
 
@@ -22,11 +22,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
         sentences += [line for line in read_lines(args.file, "--file") if line.strip()]
     if not sentences:
         raise RnnlabError("nothing to translate: give SENTENCE arguments or --file PATH")
-    loaded = _load(args, "translate")
-    return _print_translations(loaded, sentences, args)
+    loaded = load_run(args, "translate")
+    return print_translations(loaded, sentences, args)
 
 
-def _print_translations(loaded, sentences: list[str], args: argparse.Namespace) -> int:
+def print_translations(loaded, sentences: list[str], args: argparse.Namespace) -> int:
     """Each translation (and the time per sentence on stderr); --attention-png: heatmaps."""
     task = TASKS["translate"]
     png = getattr(args, "attention_png", None)
@@ -46,19 +46,19 @@ def _print_translations(loaded, sentences: list[str], args: argparse.Namespace) 
                            f"{r['source']}  ->  {r['translation']}")
             r["attention_png"] = str(path)
         if "unknown_source_words" in r:
-            _note(f"note: {', '.join(map(repr, r['unknown_source_words']))} of {r['source']!r}"
+            note(f"note: {', '.join(map(repr, r['unknown_source_words']))} of {r['source']!r}"
                   " are outside the model's source vocabulary (read as <unk>)")
-        _note(r.get("note"))
+        note(r.get("note"))
         print(json.dumps(r, ensure_ascii=False) if args.json else r["translation"])
-    _note(f"{len(rows)} sentence(s) in {seconds:.3f} s ({seconds / len(rows) * 1000:.1f} ms "
+    note(f"{len(rows)} sentence(s) in {seconds:.3f} s ({seconds / len(rows) * 1000:.1f} ms "
           f"per sentence, {args.strategy or 'greedy'}"
           + (f", {args.num_beams} beams" if args.strategy == "beam_search" else "") + ")")
     if png is not None:
-        _note("wrote " + ", ".join(r["attention_png"] for r in rows))
+        note("wrote " + ", ".join(r["attention_png"] for r in rows))
     return 0
 
 
-def _decode_config(args: argparse.Namespace):
+def decode_config(args: argparse.Namespace):
     from rnnlab.decoding import DecodeConfig
 
     if args.strategy is None:  # predict leaves the defaults to the run's task
@@ -73,16 +73,16 @@ def _decode_config(args: argparse.Namespace):
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    dc = _decode_config(args)
+    dc = decode_config(args)
     if args.run.endswith(".onnx"):
         return _generate_onnx(args, dc)
-    loaded = _load(args, "generate")
+    loaded = load_run(args, "generate")
     if loaded.task == "conditional":
-        return _print_conditional(loaded, [args.condition], dc, args)
+        return print_conditional(loaded, [args.condition], dc, args)
     if args.condition is not None:
         raise RnnlabError("--condition is for conditional runs (--task conditional); drop it")
     lm = TASKS["lm"]
-    _note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, [args.prompt], "--prompt"))
+    note(lm.unknown_note(lm.tokenizer(loaded), loaded.cfg, [args.prompt], "--prompt"))
     num = 1 if args.strategy in ("greedy", "beam_search") else args.num
     for s in lm.generate(loaded.model, lm.tokenizer(loaded), loaded.cfg, dc, num, args.prompt,
                          args.seed):
@@ -108,7 +108,7 @@ def _generate_onnx(args: argparse.Namespace, dc) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from rnnlab.export import export
 
-    _threads(args.threads)
+    set_threads(args.threads)
     r = export(args.run, args.out, args.format)
     print(f"wrote {r['path']}: {r['kind']} function ({', '.join(r['inputs'])}) -> "
           f"({', '.join(r['outputs'])}), dynamic batch")
@@ -119,7 +119,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_conditional(loaded, conditions: list[str | None], dc, args) -> int:
+def print_conditional(loaded, conditions: list[str | None], dc, args) -> int:
     """Samples of each condition, marked new / in training set (as `make demo` marks names)."""
     task = TASKS["conditional"]
     seen = task.training_texts(loaded)

@@ -105,7 +105,7 @@ class Candidate:
 
 def candidates(cfg: ForecastConfig, train_size: int, positive: bool = False) -> list[Candidate]:
     """The grid for `cfg` on a training part of `train_size` values (`positive`: every value
-    of the series is > 0, so log candidates are possible); fields the user fixed stay
+    before the test part is > 0, so `--log auto` can add log candidates); fields the user fixed stay
     fixed."""
     d, m = cfg.data, cfg.model
     season = max(int(d.season or 1), 1)
