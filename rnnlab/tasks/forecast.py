@@ -290,7 +290,7 @@ def evaluate(
     result["model"]["name"] = (f"{model.kind} ({model.strategy}, context {model.context}"
                                + (", differenced" if model.difference else "")
                                + (f", seasonal lag {model.seasonal}" if model.seasonal else "")
-                               + ")")
+                               + (", log" if scaler.log else "") + ")")
     result["by_step"] = {name: [forecast_mae(ys[:, k], p[:, k]) / scale for k in range(H)]
                          for name, p in preds.items()}
     n_cal = len(series_origins(len(values), model.context, H, s["train_end"], s["val_end"]))
