@@ -78,7 +78,8 @@ class TrainConfig:
     precision: str = param("fp32", "fp32; bf16: autocast the training forward (fp32 weights "
                            "and loss); bf16-head: only the fused output layer in bf16",
                            choices=("fp32", "bf16", "bf16-head"))
-    fused_loss: bool = param(False, "output layer + cross-entropy in one pass (recurrent LMs)")
+    fused_loss: bool = param(False, "output layer + cross-entropy in one pass (recurrent LMs, "
+                                    "translation)")
     compile: bool = param(False, "torch.compile the training forward (minutes on CPU)")
     stream_val_batch: int = param(1, "text format: validation rows during training (1: exact)",
                                   ge=1, le=1 << 20)

@@ -1,6 +1,6 @@
 """Seq2Seq: prefill/step == teacher-forced forward for every cell and attention; padding a
 source changes nothing; attention is 0 on padding and sums to 1; the loss is the mean
-cross-entropy over real targets, chunked or not; scheduled sampling feeds the model's own
+cross-entropy over real targets, chunked, fused or not; scheduled sampling feeds the model's own
 draws; checkpoint round trip; bad hyper-parameters are refused."""
 
 from __future__ import annotations
@@ -128,6 +128,27 @@ def test_loss_is_mean_cross_entropy_over_real_targets_chunked_or_not(monkeypatch
     lp, _ = m.target_log_probs(BATCH)
     assert torch.allclose(-lp[real].mean(), want, atol=1e-12)
     assert (lp[~real] == 0).all()
+
+
+@pytest.mark.parametrize("attention", ["additive", "none"])
+def test_fused_loss_equals_forward_loss_and_gradients(attention: str, monkeypatch) -> None:
+    m = tiny("gru", attention)
+    want = m(BATCH).loss
+    want.backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    for budget in (10**9, 3 * VT):  # fused, then past the budget the chunked path
+        monkeypatch.setattr(s2s, "LOGIT_BUDGET", budget)
+        m.zero_grad()
+        loss, state = m.loss(BATCH)
+        assert state is None
+        assert torch.allclose(loss, want, atol=1e-12)
+        loss.backward()
+        for g, p in zip(grads, m.parameters(), strict=True):
+            assert torch.allclose(g, p.grad, atol=1e-12)
+    # bfloat16 products: the loss within bf16 rounding of the float64 one
+    monkeypatch.setattr(s2s, "LOGIT_BUDGET", 10**9)
+    low, _ = m.float().loss(BATCH, None, torch.bfloat16)
+    assert abs(low.item() - want.item()) < 2e-2
 
 
 def test_scheduled_sampling_feeds_the_models_own_draws() -> None:

@@ -55,7 +55,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
 from rnnlab.models.base import Output, PairBatch
 from rnnlab.models.cells import gru_recur, lstm_recur
-from rnnlab.models.lm import LOGIT_BUDGET, chunked_target_log_probs
+from rnnlab.models.lm import LOGIT_BUDGET, chunked_target_log_probs, linear_cross_entropy
 from rnnlab.models.recurrent import Recurrent
 from rnnlab.tokenizers import BOS_ID, PAD_ID
 
@@ -243,6 +243,21 @@ class Seq2Seq(nn.Module):
             loss = F.cross_entropy(wide, targets, ignore_index=IGNORE_INDEX)
             return Output(logits.view(B, T, -1), loss, None)
         return Output(None, self._chunked_loss(h, targets), None)  # type: ignore[arg-type]
+
+    def loss(self, batch: PairBatch, state: None = None,
+             head_dtype: torch.dtype | None = None) -> tuple[Tensor, None]:
+        """`forward(batch).loss` without the (N, V_t) logits and their float32 softmax
+        passes: the output layer and the cross-entropy run fused (`linear_cross_entropy`,
+        its gradient kept in `head_dtype`, N * V_t values); `head_dtype` bfloat16 runs the
+        output layer's products alone in bfloat16 (--fused-loss --precision bf16-head).
+        Past LOGIT_BUDGET the chunked float32 path of `forward` runs instead."""
+        out = self.drop(self._decode_teacher(batch))  # (B, T, H)
+        h = out.reshape(-1, out.shape[-1])  # (N, H)
+        targets = batch.targets.reshape(-1)  # (N,)
+        if h.shape[0] * self.tgt_vocab_size > LOGIT_BUDGET:
+            return self._chunked_loss(h, targets), None
+        return linear_cross_entropy(h, self.head.weight, self.head.bias, targets,
+                                    head_dtype), None
 
     def _chunked_loss(self, h: Tensor, targets: Tensor) -> Tensor:
         """Mean cross-entropy of head(h) (N, V_t), LOGIT_BUDGET // V_t rows at a time."""
