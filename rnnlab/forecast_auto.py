@@ -206,8 +206,8 @@ def score_candidate(
         return metrics
 
     t0 = time.perf_counter()
-    hist = Trainer(tc, None, None, {}, eval_fn=eval_fn, monitor="mae").fit(
-        model, train_b, val_b)
+    hist = Trainer(tc, None, None, {}, eval_fn=eval_fn, monitor="mae",
+                   eval_at_start=True).fit(model, train_b, val_b)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     model.eval()

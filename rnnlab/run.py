@@ -141,7 +141,8 @@ def _train(t: ModuleType, cfg: RunConfig, out: Path, work: Path, payload: dict |
         on_ready(prepared.info)
     extra = {"task": t.NAME, "config": cfg.to_dict(), **prepared.artifacts}
     trainer = Trainer(cfg.train, out if dist.writer else None, on_event, extra,
-                      eval_fn=t.validate, monitor=t.MONITOR, dist=dist)
+                      eval_fn=t.validate, monitor=t.MONITOR, dist=dist,
+                      eval_at_start=getattr(t, "EVAL_AT_START", False))
     t0 = time.perf_counter()
     if counted:
         model.fit_counts(prepared.counts)

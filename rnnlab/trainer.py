@@ -150,6 +150,7 @@ class Trainer:
         eval_fn: Callable[[nn.Module, Any], dict[str, Any]] = evaluate,
         monitor: str = "nll",
         dist: Dist | None = None,
+        eval_at_start: bool = False,
     ) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -157,6 +158,9 @@ class Trainer:
         self.extra = extra_payload or {}  # task, config, tokenizer ... in every checkpoint
         # validation: `eval_fn(model, batches) -> metrics`; the lowest `monitor` is the best
         self.eval_fn, self.monitor = eval_fn, monitor
+        # validate the untrained model too, so step 0 can be the best: a seasonal forecaster
+        # starts at the seasonal naive forecast, and training must beat it to be kept
+        self.eval_at_start = eval_at_start
         # torchrun: batch sources are this rank's shards, rank 0 alone has an out_dir
         self.dist = dist or Dist()
 
@@ -246,6 +250,8 @@ class _Fit:
     def run(self) -> History:
         cfg, pos, train = self.cfg, self.pos, self.train
         self.model.train()
+        if self.t.eval_at_start and self.val is not None and pos.step == 0:
+            self.evaluate_start()
         while not self.stop_reason():
             for batch in train.epoch(pos.epoch, pos.batch):
                 if batch.reset:
@@ -303,6 +309,15 @@ class _Fit:
         save_checkpoint(out / LAST, self.t.payload(
             self.model, trainer=position, optimizer_state=self.opt.state_dict(),
             rng_state=torch.get_rng_state(), carry=carry))
+
+    def evaluate_start(self) -> None:
+        """The untrained model's validation figure as the first best (best.pt at step 0);
+        no record, as no training loss exists yet."""
+        with reducing(self.t.dist):
+            metrics = self.t.eval_fn(self.model, self.val.epoch(0))  # type: ignore[union-attr]
+        self.model.train()
+        self.hist.best_val, self.hist.best_step = metrics[self.t.monitor], 0
+        self.checkpoint(BEST)
 
     def evaluate(self, grad_norm: float) -> None:
         """Record the running train loss, validate, keep the best, checkpoint, report."""

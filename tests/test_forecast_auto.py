@@ -1,7 +1,8 @@
 """`--model auto` and the seasonal prior: the seasonal differencing round-trips exactly; an
 untrained seasonal model is seasonal naive; the selection never reads the test part; the
 choice is recorded in auto.json and the checkpoint; an auto-chosen model reloads with
-identical forecasts. Small synthetic series, a few training steps."""
+identical forecasts; step 0 is validated, so seasonal naive stays where training only hurts.
+Small synthetic series, a few training steps."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from rnnlab.models.base import SeriesBatch
 from rnnlab.models.forecaster import Forecaster, seasonal_difference, undo_seasonal_difference
 from rnnlab.run import load, train
 from rnnlab.series import Scaler, model_forecasts
-from rnnlab.tasks import RunConfig
+from rnnlab.tasks import RunConfig, forecast
 
 
 def _series(n: int = 96, seed: int = 0) -> np.ndarray:
@@ -210,3 +211,22 @@ def test_too_short_series_for_auto_names_no_context_the_user_did_not_give(tmp_pa
     msg = user_error(["train", "--task", "forecast", "--data", str(short), "--column", "v",
                       "--horizon", "3", "--threads", "1", "--out", str(tmp_path / "r")])
     assert "shortest window of --model auto" in msg and "--context" not in msg
+
+
+def test_step_zero_is_validated_so_seasonal_naive_stays_when_training_only_hurts(
+        tmp_path, monkeypatch):
+    v = _series(96)
+    cfg = _cfg(_csv(tmp_path, v), model="linear", context=14, seasonal=True, difference=False)
+    cfg.train.lr, cfg.train.clip = 5.0, 0.0  # every step moves far from the seasonal prior
+    out = tmp_path / "run"
+    res = train_forecast(cfg, out)
+    payload = load_checkpoint(out / "best.pt")
+    assert payload["trainer"]["best_step"] == 0
+    scaler = Scaler.from_dict(payload["scaler"])
+    origins = np.arange(72, 85)
+    got = model_forecasts(res.model, scaler, v, origins, 6)
+    assert np.allclose(got, seasonal_naive(v, origins, 6, 12), atol=1e-6)
+    # without the step-0 figure the kept model is a trained one, away from seasonal naive
+    monkeypatch.setattr(forecast, "EVAL_AT_START", False)
+    train_forecast(cfg, tmp_path / "run2")
+    assert load_checkpoint(tmp_path / "run2" / "best.pt")["trainer"]["best_step"] > 0

@@ -46,6 +46,9 @@ NAME = "forecast"
 TITLE = "forecasting"  # as errors name the task
 COMMANDS = ("evaluate", "predict", "forecast")
 MONITOR = "mae"
+# step 0 is validated too: a seasonal forecaster starts at seasonal naive, which stays the
+# model when training never beats it on validation (Trainer eval_at_start)
+EVAL_AT_START = True
 KINDS = ("linear", "mlp", "rnn", "gru", "lstm")
 STRATEGIES = ("recursive", "direct")
 
