@@ -60,6 +60,11 @@ FRESH = {
     "co2": ("co2", "co2", 12, 12),  # Mauna Loa, weekly -> monthly means, 1958-2001
     "realgdp": ("macrodata", "realgdp", 4, 8),  # US real GDP, quarterly, 1959-2009
     "nile": ("nile", "volume", 1, 5),  # annual flow of the Nile, 1871-1970
+    # first run with the step-0 rule (a seasonal model that training does not improve on
+    # validation stays seasonal naive), as a check of that rule on series it never saw
+    "unemp": ("macrodata", "unemp", 4, 8),  # US unemployment rate, quarterly, 1959-2009
+    "realinv": ("macrodata", "realinv", 4, 8),  # US real investment, quarterly
+    "inflation": ("interest_inflation", "Dp", 4, 8),  # German inflation, quarterly, 1972-98
 }
 RESULTS = ROOT / "benchmarks" / "results" / "forecast_auto.json"
 

@@ -36,10 +36,10 @@ SWE = "../shared/data/heldout_pairs/swe.txt"
 ROWS: dict[str, tuple[str, list[str], int]] = {
     "eng-fra-additive": ("eng->fra, additive attention", [], 3600),
     "eng-fra-multiplicative": ("eng->fra, multiplicative attention",
-                               ["--attention", "multiplicative"], 1500),
+                               ["--attention", "multiplicative"], 3600),
     "eng-fra-none": ("eng->fra, no attention", ["--attention", "none", "--no-input-feeding"],
                      3600),
-    "fra-eng-additive": ("fra->eng, additive attention", ["--reverse"], 1500),
+    "fra-eng-additive": ("fra->eng, additive attention", ["--reverse"], 3600),
     "swe-defaults": ("eng->swe (held out), the same config", ["--data", SWE], 240),
 }
 RUNS = "runs/bench-translate"

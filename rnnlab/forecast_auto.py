@@ -31,9 +31,11 @@ re-reads its m-long window for every forecast step, minutes per candidate. With
 --strategy direct every candidate is direct; with the default (recursive) the grid holds
 the recursive ones plus the direct MLP. A seasonal candidate starts (zero
 output weights) exactly at the seasonal naive forecast and learns a correction to it
-(`models/forecaster.py`); seasonal naive and naive are scored on the same origins and
-recorded beside the candidates for reference, with no fallback: the lowest validation MAE
-wins even where it does not beat seasonal naive (`beats_seasonal_naive_on_val` says).
+(`models/forecaster.py`), and training validates it at step 0 too (Trainer
+`eval_at_start`), so where no step improves the validation windows it stays exactly seasonal
+naive. Seasonal naive and naive are scored on the same origins and recorded beside the
+candidates for reference; the lowest validation MAE wins (`beats_seasonal_naive_on_val`
+says whether it beats seasonal naive).
 
 Choosing the order of differencing and the model by an out-of-sample rolling-origin error,
 instead of by a unit-root test, follows Hyndman & Athanasopoulos, Forecasting: Principles and
