@@ -151,6 +151,31 @@ def test_fused_loss_equals_forward_loss_and_gradients(attention: str, monkeypatc
     assert abs(low.item() - want.item()) < 2e-2
 
 
+def test_label_smoothing_matches_torch_in_training_and_is_off_in_eval(monkeypatch) -> None:
+    m = tiny("gru", "additive", label_smoothing=0.1).train()  # dropout 0: deterministic
+    with torch.no_grad():
+        logits = m.eval()(BATCH).logits.reshape(-1, VT)
+    targets = BATCH.targets.reshape(-1)
+    want = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, label_smoothing=0.1)
+    plain = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
+    assert torch.allclose(m(BATCH).loss, plain, atol=1e-12)  # eval: the NLL
+    m.train()
+    ref = m(BATCH).loss  # the torch path
+    assert torch.allclose(ref, want, atol=1e-12)
+    ref.backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    for budget in (10**9, 3 * VT):  # LinearCE, then ChunkedHeadCE
+        monkeypatch.setattr(s2s, "LOGIT_BUDGET", budget)
+        m.zero_grad()
+        loss, _ = m.loss(BATCH)
+        assert torch.allclose(loss, want, atol=1e-12)
+        loss.backward()
+        for g, p in zip(grads, m.parameters(), strict=True):
+            assert torch.allclose(g, p.grad, atol=1e-12)
+    with pytest.raises(RnnlabError, match="label_smoothing"):
+        tiny(label_smoothing=1.0)
+
+
 def test_scheduled_sampling_feeds_the_models_own_draws() -> None:
     m = tiny("gru", "additive", scheduled_sampling=1.0).train()  # dropout 0: no other noise
     b = pair_batch([[4, 5, 6]], [[4, 5, 6, 7, 4]])

@@ -158,15 +158,18 @@ def logits_to_logprobs(logits: Tensor) -> Tensor:
 
 
 class LinearCE(torch.autograd.Function):
-    """mean_i [logsumexp(W h_i + b) - (W h_i + b)_{y_i}] over targets y_i != IGNORE_INDEX.
+    """mean_i [logsumexp(z_i) - (1 - e) z_{i,y_i} - e mean_j z_{i,j}], z_i = W h_i + b, over
+    targets y_i != IGNORE_INDEX: cross-entropy against (1 - e) onehot(y_i) + e / V, i.e.
+    label smoothing e (Szegedy et al. 2016; e = 0 is the plain cross-entropy).
 
     Why: with a 10k vocabulary the plain path (`linear` -> `log_softmax` -> `nll_loss` and
     their backwards) makes ~8 passes over a (B*T, V) float32 array far larger than the cache,
     which costs more than the matrix products once those run in bfloat16. Here the forward
     computes the logits `CHUNK` rows at a time, turns each chunk in cache into its gradient
-    d loss / d logits = softmax - onehot (exact), and keeps only that gradient (in the compute
-    dtype); backward is then two matrix products. Under CPU autocast (bf16) the products run
-    in bfloat16 and everything else (max, exp, sums, the loss) in float32.
+    d loss / d logits = softmax - (1 - e) onehot - e / V (exact), and keeps only that
+    gradient (in the compute dtype); backward is then two matrix products. Under CPU
+    autocast (bf16) the products run in bfloat16 and everything else (max, exp, sums, the
+    loss) in float32.
     """
 
     # rows per chunk: 128 x 10k float32 = 5 MB stays cached across the ~6 passes, where the
@@ -176,7 +179,8 @@ class LinearCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,  # type: ignore[override]
-                dtype: torch.dtype) -> Tensor:
+                dtype: torch.dtype, smoothing: float = 0.0) -> Tensor:
+        e = float(smoothing)
         with torch.autocast("cpu", enabled=False):
             hc, wc = h.detach().to(dtype), weight.detach().to(dtype)  # (N, H), (V, H)
             bc, wt = bias.detach().to(dtype), wc.t()
@@ -193,10 +197,14 @@ class LinearCE(torch.autograd.Function):
                 v = valid[s : s + LinearCE.CHUNK]
                 m = z.amax(1, keepdim=True)  # (c, 1) shift for a stable exp
                 z_y = z.gather(1, y)
+                if e:
+                    z_y = (1 - e) * z_y + e * z.mean(1, keepdim=True)  # smoothed target score
                 z.sub_(m).exp_()
                 denom = z.sum(1, keepdim=True)
                 total += ((denom.log() + m - z_y).squeeze(1) * v).sum()
-                z.div_(denom).scatter_add_(1, y, torch.full_like(z_y, -1.0))  # softmax - onehot
+                z.div_(denom).scatter_add_(1, y, torch.full_like(z_y, -(1 - e)))
+                if e:
+                    z.sub_(e / V)  # softmax - (1 - e) onehot - e / V
                 if not bool(v.all()):
                     z.mul_(v.unsqueeze(1))  # padded targets contribute nothing
                 grad_bias += z.sum(0)
@@ -212,16 +220,18 @@ class LinearCE(torch.autograd.Function):
         acc = grad_bias.dtype
         grad_h = (grad @ wc).to(acc).mul_(scale)  # (N, H)
         grad_w = (grad.t() @ hc).to(acc).mul_(scale)  # (V, H)
-        return grad_h.to(ctx.h_dtype), grad_w, grad_bias * scale, None, None
+        return grad_h.to(ctx.h_dtype), grad_w, grad_bias * scale, None, None, None
 
 
 def linear_cross_entropy(
-    h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor, dtype: torch.dtype | None = None
+    h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor, dtype: torch.dtype | None = None,
+    smoothing: float = 0.0,
 ) -> Tensor:
-    """Mean cross-entropy of logits `h @ weight.T + bias` (N, V) against targets (N,), fused.
+    """Mean cross-entropy of logits `h @ weight.T + bias` (N, V) against targets (N,), fused,
+    with label smoothing `smoothing` (as `F.cross_entropy(label_smoothing=...)`).
     The matrix products run in `dtype`; by default in the CPU autocast dtype inside an
     autocast region (bfloat16), else in the weight's dtype."""
     if dtype is None:
         autocast = torch.is_autocast_enabled("cpu")
         dtype = torch.get_autocast_dtype("cpu") if autocast else weight.dtype
-    return LinearCE.apply(h, weight, bias, targets, dtype)
+    return LinearCE.apply(h, weight, bias, targets, dtype, smoothing)

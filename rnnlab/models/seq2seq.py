@@ -90,6 +90,7 @@ class Seq2Seq(nn.Module):
         dropout: float = 0.2,
         scheduled_sampling: float = 0.0,
         tie_embeddings: bool = False,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         self.hparams = dict(
@@ -97,14 +98,14 @@ class Seq2Seq(nn.Module):
             embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
             bidirectional=bidirectional, attention=attention, input_feeding=input_feeding,
             dropout=dropout, scheduled_sampling=scheduled_sampling,
-            tie_embeddings=tie_embeddings,
+            tie_embeddings=tie_embeddings, label_smoothing=label_smoothing,
         )
         _check(self.hparams)
         D = 2 if bidirectional else 1
         self.cell, self.attention, self.num_layers = cell, attention, num_layers
         self.hidden_size, self.tgt_vocab_size = hidden_size, tgt_vocab_size
         self.input_feeding = input_feeding and attention != "none"
-        self.scheduled_sampling = scheduled_sampling
+        self.scheduled_sampling, self.label_smoothing = scheduled_sampling, label_smoothing
         self.src_embedding = nn.Embedding(src_vocab_size, embedding_dim)
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, embedding_dim)
         self.encoder = Recurrent(cell, embedding_dim, hidden_size // D, num_layers,  # type: ignore[arg-type]
@@ -240,7 +241,8 @@ class Seq2Seq(nn.Module):
         if B * T * self.tgt_vocab_size <= LOGIT_BUDGET:
             logits = self.head(h)  # (N, V_t)
             wide = logits.to(torch.promote_types(logits.dtype, torch.float32))
-            loss = F.cross_entropy(wide, targets, ignore_index=IGNORE_INDEX)
+            loss = F.cross_entropy(wide, targets, ignore_index=IGNORE_INDEX,
+                                   label_smoothing=self._smoothing())
             return Output(logits.view(B, T, -1), loss, None)
         return Output(None, self._chunked_loss(h, targets), None)  # type: ignore[arg-type]
 
@@ -257,12 +259,17 @@ class Seq2Seq(nn.Module):
         if h.shape[0] * self.tgt_vocab_size > LOGIT_BUDGET:
             return self._chunked_loss(h, targets), None
         return linear_cross_entropy(h, self.head.weight, self.head.bias, targets,
-                                    head_dtype), None
+                                    head_dtype, self._smoothing()), None
+
+    def _smoothing(self) -> float:
+        """Label smoothing regularizes training only: in eval mode the loss is the NLL."""
+        return self.label_smoothing if self.training else 0.0
 
     def _chunked_loss(self, h: Tensor, targets: Tensor) -> Tensor:
         """Mean cross-entropy of head(h) (N, V_t), LOGIT_BUDGET // V_t rows at a time."""
         rows = max(1, LOGIT_BUDGET // self.tgt_vocab_size)
-        total = ChunkedHeadCE.apply(h, self.head.weight, self.head.bias, targets, rows)
+        total = ChunkedHeadCE.apply(h, self.head.weight, self.head.bias, targets, rows,
+                                    self._smoothing())
         return total / (targets != IGNORE_INDEX).sum().clamp_min(1)
 
     @torch.no_grad()
@@ -326,7 +333,7 @@ class ChunkedHeadCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,  # type: ignore[override]
-                rows: int) -> Tensor:
+                rows: int, smoothing: float = 0.0) -> Tensor:
         acc = torch.promote_types(weight.dtype, torch.float32)
         with torch.autocast("cpu", enabled=False):
             hc = h.detach().to(weight.dtype)
@@ -334,27 +341,30 @@ class ChunkedHeadCE(torch.autograd.Function):
             for s in range(0, len(hc), rows):
                 z = F.linear(hc[s:s + rows], weight, bias).to(acc)  # (c, V)
                 total += F.cross_entropy(z, targets[s:s + rows], ignore_index=IGNORE_INDEX,
-                                         reduction="sum")
+                                         reduction="sum", label_smoothing=smoothing)
         ctx.save_for_backward(hc, weight, bias, targets)
-        ctx.rows, ctx.h_dtype = rows, h.dtype
+        ctx.rows, ctx.h_dtype, ctx.smoothing = rows, h.dtype, float(smoothing)
         return total
 
     @staticmethod
     def backward(ctx, g: Tensor):  # type: ignore[override]
         hc, weight, bias, targets = ctx.saved_tensors
         acc = torch.promote_types(weight.dtype, torch.float32)
+        e, V = ctx.smoothing, weight.shape[0]
         grad_h, grad_w = torch.empty_like(hc), torch.zeros_like(weight)
         grad_b = torch.zeros_like(bias)
         with torch.autocast("cpu", enabled=False):
             for s in range(0, len(hc), ctx.rows):
                 h_c, y = hc[s:s + ctx.rows], targets[s:s + ctx.rows]
                 dz = F.linear(h_c, weight, bias).to(acc).softmax(-1)  # (c, V)
-                dz[torch.arange(len(y)), y.clamp_min(0)] -= 1.0
+                dz[torch.arange(len(y)), y.clamp_min(0)] -= 1.0 - e
+                if e:
+                    dz.sub_(e / V)  # softmax - (1 - e) onehot - e / V
                 dz = dz.mul_(((y != IGNORE_INDEX) * g).unsqueeze(1).to(acc)).to(weight.dtype)
                 grad_h[s:s + ctx.rows] = dz @ weight  # (c, H)
                 grad_w += dz.t() @ h_c  # (V, H)
                 grad_b += dz.sum(0)
-        return grad_h.to(ctx.h_dtype), grad_w, grad_b, None, None
+        return grad_h.to(ctx.h_dtype), grad_w, grad_b, None, None, None
 
 
 def _check(hp: dict) -> None:
@@ -381,6 +391,8 @@ def _check(hp: dict) -> None:
     if not 0 <= hp["scheduled_sampling"] <= 1:
         raise RnnlabError(f"scheduled_sampling must be in [0, 1], got "
                           f"{hp['scheduled_sampling']}")
+    if not 0 <= hp["label_smoothing"] < 1:
+        raise RnnlabError(f"label_smoothing must be in [0, 1), got {hp['label_smoothing']}")
     if hp["tie_embeddings"] and hp["embedding_dim"] != hp["hidden_size"]:
         raise RnnlabError(
             f"tie_embeddings shares the target embedding with the output layer and needs "

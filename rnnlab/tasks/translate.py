@@ -76,6 +76,9 @@ class ModelConfig:
                                       "token instead of the reference in training", ge=0, le=1)
     tie_embeddings: bool = param(False, "share the target embedding with the output layer "
                                  "(needs --embedding-dim = --hidden-size)")
+    label_smoothing: float = param(0.0, "training targets (1 - e) one-hot + e / V (Szegedy et "
+                                   "al. 2016); validation and test NLL stay unsmoothed",
+                                   ge=0, lt=1)
     final_beams: int = param(5, "beam width of the test BLEU after training, beside greedy",
                              ge=1, le=256, special={0: "greedy only"})
 
@@ -203,7 +206,8 @@ def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
         cell=m.model, embedding_dim=m.embedding_dim, hidden_size=m.hidden_size,
         num_layers=m.num_layers, bidirectional=m.bidirectional, attention=m.attention,
         input_feeding=m.input_feeding and m.attention != "none", dropout=m.dropout,
-        scheduled_sampling=m.scheduled_sampling, tie_embeddings=m.tie_embeddings)
+        scheduled_sampling=m.scheduled_sampling, tie_embeddings=m.tie_embeddings,
+        label_smoothing=m.label_smoothing)
 
 
 def validate(model: nn.Module, batches: Any) -> dict[str, Any]:
