@@ -39,6 +39,10 @@ ROWS: dict[str, tuple[str, list[str], int]] = {
                                ["--attention", "multiplicative"], 3600),
     "eng-fra-none": ("eng->fra, no attention", ["--attention", "none", "--no-input-feeding"],
                      3600),
+    "eng-fra-additive-ls": ("eng->fra, additive, label smoothing 0.1",
+                            ["--label-smoothing", "0.1"], 3600),
+    "eng-fra-additive-ls-d3": ("eng->fra, additive, label smoothing 0.1, dropout 0.3",
+                               ["--label-smoothing", "0.1", "--dropout", "0.3"], 3600),
     "fra-eng-additive": ("fra->eng, additive attention", ["--reverse"], 3600),
     "swe-defaults": ("eng->swe (held out), the same config", ["--data", SWE], 240),
 }
