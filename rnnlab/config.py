@@ -71,6 +71,9 @@ class TrainConfig:
                                  le=1 << 20)
     patience: int | None = param(4, "stop after N evaluations without improvement", ge=1,
                                  le=BIG, special={0: "never stop early"})
+    monitor: str = param("auto", "validation figure whose lowest value keeps best.pt and "
+                         "drives --patience: auto (the task's own), nll, or error_rate "
+                         "(classify, tag)", choices=("auto", "nll", "error_rate"))
     seed: int = param(0, "random seed of initialization, dropout and batch order", ge=0,
                       le=(1 << 63) - 1)
     threads: int | None = param(None, "torch threads (2 torch threads stall on a loaded "

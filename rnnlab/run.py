@@ -32,7 +32,7 @@ from rnnlab.checkpoint import (
     save_checkpoint,
 )
 from rnnlab.errors import PeerError, RnnlabError
-from rnnlab.tasks import RunConfig, check_command, config_from_dict, get_task, validate
+from rnnlab.tasks import RunConfig, check_command, config_from_dict, get_task, monitor_of, validate
 from rnnlab.tasks.base import Loaded, Prepared
 from rnnlab.trainer import History, Trainer
 
@@ -141,7 +141,7 @@ def _train(t: ModuleType, cfg: RunConfig, out: Path, work: Path, payload: dict |
         on_ready(prepared.info)
     extra = {"task": t.NAME, "config": cfg.to_dict(), **prepared.artifacts}
     trainer = Trainer(cfg.train, out if dist.writer else None, on_event, extra,
-                      eval_fn=t.validate, monitor=t.MONITOR, dist=dist,
+                      eval_fn=t.validate, monitor=monitor_of(cfg), dist=dist,
                       eval_at_start=getattr(t, "EVAL_AT_START", False))
     t0 = time.perf_counter()
     if counted:

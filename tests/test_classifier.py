@@ -189,3 +189,30 @@ def test_embedding_dropout_zeroes_embedded_entries_in_training_only():
     assert torch.equal(m(b).logits, m(b).logits)  # eval: no dropout, deterministic
     assert torch.equal(m.embedding_drop(emb), emb)
     assert rebuild("SequenceClassifier", m.hparams).hparams["embedding_dropout"] == 0.5
+
+
+def test_word_dropout_rate_follows_alpha_over_alpha_plus_frequency():
+    freq = [0, 0, 1, 3, 1, 1, 1, 1, 1, 1, 1]  # <pad> <unk>; token 3 seen 3 times
+    m = _model(word_dropout=1.0, token_freq=freq)
+    x = torch.full((400, 50), 3, dtype=torch.int64)
+    x[:, 40:] = 0  # padding never becomes <unk>
+    m.train()
+    torch.manual_seed(0)
+    out = m._drop_words(x)
+    assert torch.equal(out[:, 40:], x[:, 40:])
+    rate = (out[:, :40] == 1).double().mean().item()
+    assert abs(rate - 1.0 / (1.0 + 3)) < 0.01  # alpha / (alpha + f) = 0.25
+    m.eval()
+    assert torch.equal(m._drop_words(x), x)  # evaluation reads every token
+    plain = _model()
+    plain.load_state_dict({k: v for k, v in m.state_dict().items() if k != "token_freq"})
+    b = _batch(SEQS)
+    assert torch.equal(m(b).logits, plain(b).logits)
+    again = rebuild("SequenceClassifier", m.hparams)
+    again.load_state_dict(m.state_dict())  # the counts travel with the weights
+    assert again.token_freq.tolist() == freq
+
+
+def test_word_dropout_counts_need_one_per_token():
+    with pytest.raises(RnnlabError, match="one training count per token"):
+        SequenceClassifier(V, K, word_dropout=0.25, token_freq=[1, 2])

@@ -132,3 +132,18 @@ def test_help_imports_no_torch(argv):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "--task" in r.stdout
+
+
+def test_monitor_defaults_to_the_task_and_is_checked_per_task():
+    from rnnlab.errors import RnnlabError
+    from rnnlab.tasks import make_config, monitor_of
+
+    cfg, _ = make_config("classify", None, {"data": {"data": "x.tsv"}})
+    assert monitor_of(cfg) == "nll"
+    cfg, _ = make_config("classify", None, {"data": {"data": "x.tsv"},
+                                            "train": {"monitor": "error_rate"}})
+    assert monitor_of(cfg) == "error_rate"
+    assert monitor_of(make_config("tag", None, {"data": {"data": "x.conllu"}})[0]) == \
+        "error_rate"
+    with pytest.raises(RnnlabError, match="not a validation figure of --task lm"):
+        make_config("lm", None, {"train": {"monitor": "error_rate"}})

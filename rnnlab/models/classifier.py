@@ -9,7 +9,9 @@ Shapes: B batch, T time (padded length), V vocabulary, E embedding, H hidden, D 
                                                              Schmidhuber 1997); top layer
     z   = pool(h_1 .. h_n)                      (B, D*H)     n = the sequence's real length
     o   = V dropout(z) + c                      (B, K)      (--embedding-dropout drops
-                                                             entries of e_t in training)
+                                                             entries of e_t in training;
+                                                             --word-dropout a: x_t of count
+                                                             f reads <unk> w.p. a/(a+f))
     p(y | x) = softmax(o),  loss = sum_i w_{y_i} CE(o_i, y_i) / sum_i w_{y_i}  (w = 1 default)
 
 This is the many-to-one network of Elman (1990): one input per step, one output after the
@@ -40,6 +42,7 @@ from torch import Tensor, nn
 from rnnlab.errors import RnnlabError
 from rnnlab.models.base import ClassBatch, Output, State
 from rnnlab.models.recurrent import Recurrent
+from rnnlab.tokenizers import PAD_ID, UNK_ID
 
 CELLS = ("rnn", "gru", "lstm")
 POOLS = ("last", "mean", "max", "attention")
@@ -60,6 +63,8 @@ class SequenceClassifier(nn.Module):
         impl: str = "fused",
         class_weights: list[float] | None = None,
         embedding_dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        token_freq: list[int] | None = None,
     ) -> None:
         super().__init__()
         _check(cell, pool, vocab_size, num_classes, embedding_dim, hidden_size, num_layers,
@@ -67,12 +72,18 @@ class SequenceClassifier(nn.Module):
         if not 0.0 <= embedding_dropout < 1.0:
             raise RnnlabError(f"embedding_dropout must lie in [0, 1), got {embedding_dropout}; "
                               "e.g. --embedding-dropout 0.3")
+        if not (0.0 <= word_dropout < float("inf")):
+            raise RnnlabError(f"word_dropout (alpha) must be a finite number >= 0, got "
+                              f"{word_dropout}; e.g. --word-dropout 0.25")
+        if token_freq is not None and len(token_freq) != vocab_size:
+            raise RnnlabError(f"token_freq needs one training count per token "
+                              f"({vocab_size}), got {len(token_freq)}")
         self.hparams = dict(
             vocab_size=vocab_size, num_classes=num_classes, cell=cell,
             embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
             bidirectional=bidirectional, pool=pool, dropout=dropout, impl=impl,
             class_weights=None if class_weights is None else [float(w) for w in class_weights],
-            embedding_dropout=embedding_dropout,
+            embedding_dropout=embedding_dropout, word_dropout=word_dropout,
         )
         self.num_classes, self.pool = num_classes, pool
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
@@ -93,6 +104,20 @@ class SequenceClassifier(nn.Module):
         # carry the same list so `cls(**hparams)` rebuilds a model whose state dict fits
         weights = None if class_weights is None else torch.tensor(class_weights)
         self.register_buffer("class_weights", weights)
+        if word_dropout > 0:  # saved with the weights; runs without word dropout have none
+            # token_freq None: a checkpoint's state dict fills the counts (`rebuild`)
+            self.register_buffer("token_freq", torch.zeros(vocab_size) if token_freq is None
+                                 else torch.as_tensor(token_freq, dtype=torch.float32))
+
+    def _drop_words(self, inputs: Tensor) -> Tensor:
+        """Training only: token id -> <unk> with probability alpha / (alpha + frequency)
+        (Kiperwasser & Goldberg 2016), so rare words are often unseen, as at test time."""
+        alpha = self.hparams["word_dropout"]
+        if not self.training or alpha <= 0:
+            return inputs
+        p = alpha / (alpha + self.token_freq[inputs])  # (B, T)
+        drop = (torch.rand(inputs.shape, device=inputs.device) < p) & (inputs != PAD_ID)
+        return inputs.masked_fill(drop, UNK_ID)
 
     # -- encoder -------------------------------------------------------------------------
     def _encode(self, batch: ClassBatch) -> tuple[Tensor, State, Tensor]:
@@ -105,7 +130,7 @@ class SequenceClassifier(nn.Module):
                 f"{int(lengths.min())}..{int(lengths.max())}; drop empty sequences before "
                 "batching"
             )
-        emb = self.embedding_drop(self.embedding(inputs))  # (B, T, E)
+        emb = self.embedding_drop(self.embedding(self._drop_words(inputs)))  # (B, T, E)
         out, state = self.rnn(emb, None, lengths)  # every sequence starts from zeros
         mask = torch.arange(T, device=inputs.device) < lengths.to(inputs.device).unsqueeze(1)
         return out, state, mask  # mask (B, T)

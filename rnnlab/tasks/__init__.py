@@ -86,8 +86,18 @@ def validate(cfg: RunConfig, given: set[str] | None = None) -> RunConfig:
     task = get_task(cfg.task)
     for name in SECTIONS:
         check_section(name, getattr(cfg, name))
+    allowed = getattr(task, "MONITORS", (task.MONITOR,))
+    if cfg.train.monitor not in ("auto", *allowed):
+        raise RnnlabError(
+            f"--monitor {cfg.train.monitor} is not a validation figure of --task {cfg.task}; "
+            f"choose auto or {', '.join(allowed)}")
     task.check(cfg, given)
     return cfg
+
+
+def monitor_of(cfg: RunConfig) -> str:
+    """The validation metric the trainer minimizes: --monitor, or the task's own."""
+    return get_task(cfg.task).MONITOR if cfg.train.monitor == "auto" else cfg.train.monitor
 
 
 def make_config(

@@ -37,6 +37,7 @@ NAME = "classify"
 TITLE = "classification"
 COMMANDS = ("evaluate", "predict")
 MONITOR = "nll"
+MONITORS = ("nll", "error_rate")  # --monitor error_rate keeps the most accurate weights
 POOLS = ("last", "mean", "max", "attention")
 BASELINES = ("majority", "naive_bayes", "nbsvm")  # nbsvm: with scikit-learn installed
 
@@ -62,6 +63,9 @@ class ModelConfig:
     dropout: float = param(0.2, "dropout probability", ge=0, lt=1)
     embedding_dropout: float = param(0.0, "dropout on the embedded tokens (before the "
                                      "recurrent layers)", ge=0, lt=1)
+    word_dropout: float = param(0.0, "alpha: in training a token of training frequency f "
+                                "reads <unk> with probability alpha / (alpha + f)", ge=0,
+                                le=1e6)
     impl: str = param("fused", "fused (torch.nn) or loop (hand-written cells)",
                       choices=("fused", "loop"))
     class_weights: str = param("none", "none, or balanced: weight class k by n / (K n_k)",
@@ -100,7 +104,8 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
     return Prepared(source("train", tc.batch_size, True), source("val", tc.eval_batch_size, False),
                     record, {"tokenizer": tok.to_dict(), "labels": labels.to_dict()}, info,
                     extra={"parts": parts, "tokenizer": tok, "labels": labels,
-                           "class_weights": weights,
+                           "class_weights": weights, "token_freq": token_freq(
+                               parts, tok) if cfg.model.word_dropout > 0 else None,
                            "test": source("test", tc.eval_batch_size, False)})
 
 
@@ -113,7 +118,17 @@ def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
         cell=m.model, embedding_dim=m.embedding_dim, hidden_size=m.hidden_size,
         num_layers=m.num_layers, bidirectional=m.bidirectional, pool=m.pool, dropout=m.dropout,
         impl=m.impl, class_weights=prepared.extra["class_weights"],
-        embedding_dropout=m.embedding_dropout)
+        embedding_dropout=m.embedding_dropout, word_dropout=m.word_dropout,
+        token_freq=prepared.extra.get("token_freq"))
+
+
+def token_freq(parts: dict[str, list], tok: Any) -> list[int]:
+    """Training-part count of every token id (word dropout's f; 0 for the specials)."""
+    counts = [0] * len(tok)
+    for text, _ in parts["train"]:
+        for i in tok.encode(text):
+            counts[i] += 1
+    return counts
 
 
 def predictions(model: nn.Module, batches: Any) -> tuple[list[int], Any, float]:

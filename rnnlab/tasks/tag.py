@@ -31,6 +31,7 @@ NAME = "tag"
 TITLE = "tagging"
 COMMANDS = ("evaluate", "predict")
 MONITOR = "error_rate"
+MONITORS = ("error_rate", "nll")
 NEURAL = ("lstm", "gru", "rnn")
 
 
