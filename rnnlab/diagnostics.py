@@ -232,7 +232,8 @@ def gradient_flow(model: nn.Module, batch: LMBatch) -> dict[str, Any]:
     feedback = inputs if getattr(model, "hparams", {}).get("feedback") else None
 
     def final_loss(out: Tensor) -> Tensor:
-        logits = model.head(out[:, -1])  # (B, V)
+        logits = model.logits(out[:, -1]) if hasattr(model, "logits") else model.head(
+            out[:, -1])  # (B, V)
         return F.cross_entropy(logits, targets[:, -1], ignore_index=IGNORE_INDEX,
                                reduction="sum")
 

@@ -11,6 +11,13 @@ For the Elman cell with `feedback=True` the previous output y_{t-1} enters the h
 through R. In a language model the previous target is the current input, so y_{t-1} = x_t
 (one-hot) in training and in decoding alike. `tie_weights` shares Emb with V (Press & Wolf
 2017; Inan et al. 2017) and needs E == H.
+
+`cutoffs` replaces the softmax over V by an adaptive softmax (Grave et al. 2017,
+`torch.nn.AdaptiveLogSoftmaxWithLoss`): the c_1 most frequent tokens (ids are frequency
+ranked) and one entry per tail cluster share a head softmax; cluster k = [c_k, c_{k+1})
+is a second softmax over a projection of h to H / 4^k units. The probabilities stay exact
+and normalized over all V (perplexity is comparable); a training step costs
+H (c_1 + K) + (tokens falling in a tail) x that cluster's cost instead of H V per token.
 """
 
 from __future__ import annotations
@@ -44,13 +51,17 @@ class RecurrentLM(nn.Module):
         impl: str = "fused",
         feedback: bool = False,
         init_range: float | None = None,
+        cutoffs: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.hparams = dict(
             vocab_size=vocab_size, cell=cell, embedding_dim=embedding_dim,
             hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
             tie_weights=tie_weights, impl=impl, feedback=feedback, init_range=init_range,
+            cutoffs=None if cutoffs is None else [int(c) for c in cutoffs],
         )
+        if cutoffs is not None:
+            _check_cutoffs(list(cutoffs), vocab_size, hidden_size, tie_weights)
         if tie_weights and embedding_dim != hidden_size:
             raise RnnlabError(
                 f"tie_weights needs embedding_dim == hidden_size, got {embedding_dim} and "
@@ -63,12 +74,41 @@ class RecurrentLM(nn.Module):
             feedback_size=vocab_size if feedback else 0,
         )
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size, vocab_size)
-        if tie_weights:
-            self.head.weight = self.embedding.weight
+        self.head: nn.Linear | None = None
+        self.adaptive: nn.AdaptiveLogSoftmaxWithLoss | None = None
+        if cutoffs is None:
+            self.head = nn.Linear(hidden_size, vocab_size)
+            if tie_weights:
+                self.head.weight = self.embedding.weight
+        else:
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
+                hidden_size, vocab_size, list(cutoffs), div_value=4.0)
         if init_range is not None:  # Zaremba et al. 2014: every weight ~ U(-r, r)
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)
+
+    def logits(self, h: Tensor) -> Tensor:
+        """h (..., H) -> next-token scores (..., V): the output layer's logits, or with an
+        adaptive softmax its exact log-probabilities (softmax of them is the same p)."""
+        if self.adaptive is None:
+            return self.head(h)  # type: ignore[misc]
+        with torch.autocast("cpu", enabled=False):  # the module mixes dtypes under autocast
+            flat = h.reshape(-1, h.shape[-1]).to(self.adaptive.head.weight.dtype)
+            return self.adaptive.log_prob(flat).reshape(*h.shape[:-1], self.vocab_size)
+
+    def _adaptive_target_log_probs(self, h: Tensor, targets: Tensor) -> Tensor:
+        """log p(target) (N,) from h (N, H), 0 where targets == IGNORE_INDEX; the adaptive
+        module evaluates each tail cluster only on the rows whose target falls in it."""
+        flat = targets.reshape(-1)
+        valid = flat != IGNORE_INDEX
+        out = torch.zeros(flat.shape, dtype=self.adaptive.head.weight.dtype,  # type: ignore[union-attr]
+                          device=h.device)
+        if bool(valid.any()):
+            with torch.autocast("cpu", enabled=False):
+                a = self.adaptive  # type: ignore[misc]
+                picked = a(h[valid].to(a.head.weight.dtype), flat[valid]).output
+            out = out.masked_scatter(valid, picked)
+        return out
 
     def _feedback(self, inputs: Tensor) -> Tensor | None:
         return inputs if self.hparams["feedback"] else None
@@ -76,7 +116,7 @@ class RecurrentLM(nn.Module):
     def forward(self, batch: LMBatch, state: State | None = None) -> Output:
         emb = self.drop(self.embedding(batch.inputs))  # (B, T, E)
         out, state = self.rnn(emb, state, batch.lengths, self._feedback(batch.inputs))
-        logits = self.head(self.drop(out))  # (B, T, V)
+        logits = self.logits(self.drop(out))  # (B, T, V)
         # under bf16 autocast the logits are bf16; the softmax and loss stay fp32 (or fp64)
         wide = logits.to(torch.promote_types(logits.dtype, torch.float32))
         loss = None if batch.targets is None else masked_cross_entropy(wide, batch.targets)
@@ -92,7 +132,11 @@ class RecurrentLM(nn.Module):
         emb = self.drop(self.embedding(batch.inputs))  # (B, T, E)
         out, state = self.rnn(emb, state, batch.lengths, self._feedback(batch.inputs))
         h = self.drop(out).reshape(-1, out.shape[-1])  # (B*T, H)
-        return linear_cross_entropy(h, self.head.weight, self.head.bias,
+        if self.adaptive is not None:  # the adaptive softmax never builds (B*T, V) either
+            logp = self._adaptive_target_log_probs(h, batch.targets)
+            n = (batch.targets != IGNORE_INDEX).sum().clamp_min(1)
+            return -logp.sum() / n, state
+        return linear_cross_entropy(h, self.head.weight, self.head.bias,  # type: ignore[union-attr]
                                     batch.targets.reshape(-1), head_dtype), state
 
     @torch.no_grad()
@@ -108,7 +152,10 @@ class RecurrentLM(nn.Module):
         emb = self.drop(self.embedding(batch.inputs))  # (B, T, E)
         out, state = self.rnn(emb, state, batch.lengths, self._feedback(batch.inputs))
         h = self.drop(out).reshape(-1, out.shape[-1])  # (B*T, H)
-        logp = chunked_target_log_probs(lambda s, e: self.head(h[s:e]), batch.targets,
+        if self.adaptive is not None:
+            return self._adaptive_target_log_probs(h, batch.targets).reshape(
+                batch.targets.shape), state
+        logp = chunked_target_log_probs(lambda s, e: self.logits(h[s:e]), batch.targets,
                                         self.vocab_size)
         return logp, state
 
@@ -117,16 +164,46 @@ class RecurrentLM(nn.Module):
         """prompt (B, T) of token ids -> logits for the next token (B, V), state."""
         emb = self.embedding(prompt)  # (B, T, E)
         out, state = self.rnn(emb, None, None, self._feedback(prompt))
-        return self.head(out[:, -1]), state
+        return self.logits(out[:, -1]), state
 
     @torch.no_grad()
     def step(self, token: Tensor, state: State | None) -> tuple[Tensor, State]:
         """token (B,) -> logits (B, V), state; one cell step per layer, no history re-read."""
         h, state = self.rnn.step(self.embedding(token), state, self._feedback(token))
-        return self.head(h), state
+        return self.logits(h), state
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def adaptive_cutoffs(vocab_size: int, first: int = 2000, factor: int = 4) -> list[int]:
+    """Cluster boundaries first, first*factor, ... below the vocabulary: 16k words ->
+    [2000, 8000], 50k -> [2000, 8000, 32000]; at least 1k ids in the last cluster."""
+    if vocab_size < 2 * first:
+        raise RnnlabError(
+            f"an adaptive softmax splits the vocabulary at {first}, and this one has "
+            f"{vocab_size} tokens (< {2 * first}): the full softmax is as fast; drop "
+            "--adaptive-softmax")
+    cuts = [first]
+    while cuts[-1] * factor + 1000 <= vocab_size:
+        cuts.append(cuts[-1] * factor)
+    return cuts
+
+
+def _check_cutoffs(cutoffs: list[int], vocab_size: int, hidden: int, tie_weights: bool
+                   ) -> None:
+    if tie_weights:
+        raise RnnlabError("--tie-weights shares the embedding with a V x H output matrix, "
+                          "which an adaptive softmax does not have; drop one of "
+                          "--tie-weights and --adaptive-softmax")
+    ok = (cutoffs and all(isinstance(c, int) and c > 0 for c in cutoffs)
+          and cutoffs == sorted(set(cutoffs)) and cutoffs[-1] < vocab_size - 1)
+    if not ok:
+        raise RnnlabError(f"adaptive softmax cutoffs must increase strictly within 1..V-2 "
+                          f"(V = {vocab_size}), got {cutoffs}")
+    if hidden < 4 ** len(cutoffs):  # cluster k projects h to H / 4^k units
+        raise RnnlabError(f"an adaptive softmax with {len(cutoffs)} tail cluster(s) needs "
+                          f"--hidden-size >= {4 ** len(cutoffs)}, got {hidden}")
 
 
 def chunked_target_log_probs(

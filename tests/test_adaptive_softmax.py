@@ -1,0 +1,102 @@
+"""RecurrentLM with an adaptive softmax: normalized exact probabilities, the training loss
+(no (B, T, V) array) equal to the full forward's cross-entropy with equal gradients,
+prefill/step == forward, padding ignored, a checkpoint round trip, the cutoff rule and the
+refused combinations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnlab.errors import RnnlabError
+from rnnlab.losses import IGNORE_INDEX
+from rnnlab.models import rebuild
+from rnnlab.models.base import LMBatch
+from rnnlab.models.lm import RecurrentLM, adaptive_cutoffs
+
+V = 60
+
+
+def _model() -> RecurrentLM:
+    torch.manual_seed(0)
+    return RecurrentLM(V, "lstm", embedding_dim=8, hidden_size=32, num_layers=2,
+                       cutoffs=[10, 30]).double()
+
+
+def _batch() -> LMBatch:
+    torch.manual_seed(1)
+    x = torch.randint(1, V, (3, 7))
+    y = torch.randint(1, V, (3, 7))
+    y[2, 5:] = IGNORE_INDEX  # a padded row
+    return LMBatch(x, y, torch.tensor([7, 7, 5]))
+
+
+def test_probabilities_are_normalized_over_the_whole_vocabulary():
+    m = _model().eval()
+    logp = m(_batch()).logits  # (B, T, V) log-probabilities
+    assert logp.shape == (3, 7, V)
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(3, 7, dtype=logp.dtype))
+    assert torch.allclose(torch.log_softmax(logp, -1), logp)  # already normalized
+
+
+def test_loss_and_target_log_probs_equal_the_full_forward_with_equal_gradients():
+    m = _model().eval()
+    b = _batch()
+    full = m(b)
+    fast, _ = m.loss(b)
+    assert torch.allclose(fast, full.loss, atol=1e-12)
+    picked = full.logits.gather(2, b.targets.clamp_min(0).unsqueeze(2)).squeeze(2)
+    picked = picked.masked_fill(b.targets == IGNORE_INDEX, 0.0)
+    logp, _ = m.target_log_probs(b)
+    assert torch.allclose(logp.double(), picked, atol=1e-12)
+    g_full = torch.autograd.grad(full.loss, list(m.parameters()), allow_unused=True)
+    g_fast = torch.autograd.grad(m.loss(b)[0], list(m.parameters()), allow_unused=True)
+    for a, c in zip(g_full, g_fast, strict=True):
+        assert (a is None) == (c is None)
+        if a is not None:
+            assert torch.allclose(a, c, atol=1e-10)
+
+
+def test_prefill_and_step_equal_the_forward():
+    m = _model().eval()
+    x = torch.randint(1, V, (2, 6))
+    full = m(LMBatch(x, x, None)).logits  # (2, 6, V)
+    logits, state = m.prefill(x[:, :3])
+    assert torch.allclose(logits, full[:, 2], atol=1e-12)
+    for t in range(3, 6):
+        logits, state = m.step(x[:, t], state)
+        assert torch.allclose(logits, full[:, t], atol=1e-12)
+
+
+def test_checkpoint_round_trip():
+    m = _model().eval()
+    again = rebuild("RecurrentLM", m.hparams).double().eval()
+    again.load_state_dict(m.state_dict())
+    b = _batch()
+    assert torch.equal(again(b).logits, m(b).logits)
+    assert again.hparams["cutoffs"] == [10, 30]
+
+
+def test_cutoff_rule_and_refusals():
+    assert adaptive_cutoffs(16_415) == [2000, 8000]
+    assert adaptive_cutoffs(50_000) == [2000, 8000, 32000]
+    assert adaptive_cutoffs(4_000) == [2000]
+    with pytest.raises(RnnlabError, match="drop --adaptive-softmax"):
+        adaptive_cutoffs(3_000)
+    with pytest.raises(RnnlabError, match="tie-weights"):
+        RecurrentLM(V, embedding_dim=8, hidden_size=8, tie_weights=True, cutoffs=[10])
+    with pytest.raises(RnnlabError, match="cutoffs must increase"):
+        RecurrentLM(V, embedding_dim=8, hidden_size=32, cutoffs=[30, 10])
+    with pytest.raises(RnnlabError, match="cutoffs must increase"):
+        RecurrentLM(V, embedding_dim=8, hidden_size=32, cutoffs=[10, V - 1])
+    with pytest.raises(RnnlabError, match="hidden-size >= 16"):
+        RecurrentLM(V, embedding_dim=8, hidden_size=8, cutoffs=[10, 30])
+
+
+def test_bf16_autocast_training_loss_runs():
+    m = _model().float().train()
+    b = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = m.loss(b)
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
