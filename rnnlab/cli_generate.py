@@ -114,7 +114,7 @@ def cmd_export(args: argparse.Namespace) -> int:
           f"({', '.join(r['outputs'])}), dynamic batch")
     if "encoder_path" in r:
         print(f"wrote {r['encoder_path']}: its encoder (src, src_lengths) -> the first state")
-    print(f"check: onnxruntime vs PyTorch max |diff| {r['max_abs_diff']:.2e} <= "
+    print(f"check: onnxruntime vs PyTorch max |diff| / (1 + |value|) {r['max_abs_diff']:.2e} <= "
           f"{r['tolerance']:g} on {r['checked']}")
     return 0
 

@@ -78,11 +78,11 @@ def test_checkpoint_round_trip():
 
 
 def test_cutoff_rule_and_refusals():
-    assert adaptive_cutoffs(16_415) == [2000, 8000]
-    assert adaptive_cutoffs(50_000) == [2000, 8000, 32000]
-    assert adaptive_cutoffs(4_000) == [2000]
+    assert adaptive_cutoffs(16_415) == [1000, 4000]
+    assert adaptive_cutoffs(50_000) == [1000, 4000, 16000]
+    assert adaptive_cutoffs(4_000) == [1000]
     with pytest.raises(RnnlabError, match="drop --adaptive-softmax"):
-        adaptive_cutoffs(3_000)
+        adaptive_cutoffs(1_999)
     with pytest.raises(RnnlabError, match="tie-weights"):
         RecurrentLM(V, embedding_dim=8, hidden_size=8, tie_weights=True, cutoffs=[10])
     with pytest.raises(RnnlabError, match="cutoffs must increase"):
@@ -100,3 +100,40 @@ def test_bf16_autocast_training_loss_runs():
         loss, _ = m.loss(b)
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_word_run_with_adaptive_softmax_trains_scores_and_exports(tmp_path, capsys):
+    """End to end through the CLI on a synthetic 2,500-word Zipf text: train, evaluate, and
+    (with the export extra) ONNX export checked against PyTorch."""
+    from rnnlab.cli import main
+
+    g = torch.Generator().manual_seed(0)
+    p = 1.0 / torch.arange(1, 2501, dtype=torch.float64)
+    ids = torch.multinomial(p, 30_000, replacement=True, generator=g).tolist()
+    text = tmp_path / "zipf.txt"
+    text.write_text("\n".join(" ".join(f"w{i}" for i in ids[s:s + 12])
+                              for s in range(0, len(ids), 12)) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(text), "--format", "text", "--level", "word",
+                 "--model", "lstm", "--hidden-size", "32", "--embedding-dim", "16",
+                 "--adaptive-softmax", "--max-steps", "4", "--eval-every", "4", "--threads",
+                 "1", "--no-progress", "--samples", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert 1.0 < out["ppl"] < 2600  # a normalized model over the whole vocabulary
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from rnnlab.export import TOLERANCE, export
+
+    assert export(run, tmp_path / "m.onnx")["max_abs_diff"] <= TOLERANCE
+
+
+def test_adaptive_softmax_refuses_tied_weights_on_the_command_line(tmp_path, user_error):
+    text = tmp_path / "t.txt"
+    text.write_text("a b c\n" * 50)
+    line = user_error(["train", "--data", str(text), "--format", "text", "--level", "word",
+                       "--adaptive-softmax", "--tie-weights", "--embedding-dim", "256"])
+    assert "--no-tie-weights" in line

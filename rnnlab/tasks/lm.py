@@ -81,7 +81,7 @@ class ModelConfig:
                                      le=100)
     adaptive_softmax: bool = param(False, "recurrent: adaptive softmax output layer (Grave et "
                                    "al. 2017; exact probabilities, 2-3x faster steps at 16k+ "
-                                   "words; clusters at 2000, 8000, 32000, ...)")
+                                   "words; clusters at 1000, 4000, 16000, ...)")
     context: int = param(3, "window models: tokens of context", ge=1, le=1 << 14)
     direct: bool = param(False, "window models: Bengio's direct input-to-output connection")
     order: int = param(3, "n-gram order", ge=1, le=20)
