@@ -313,8 +313,8 @@ def _diff(got: list[Any], ref: Any) -> float:
 def check(path: Path, spec: dict[str, Any]) -> float:
     """Max |ONNX Runtime - PyTorch| / (1 + |PyTorch|) over every output on the spec's check
     inputs; raises if above TOLERANCE. A step function is chained: each side feeds its own
-    state back. An encoder-decoder is run from the source on each side: its encoder file's outputs start
-    the ONNX chain, PyTorch's the PyTorch one."""
+    state back. An encoder-decoder is run from the source on each side: its encoder file's
+    outputs start the ONNX chain, PyTorch's the PyTorch one."""
     sess = _session(path)
     worst = 0.0
     with torch.no_grad():
