@@ -91,9 +91,10 @@ def given_flags(args: argparse.Namespace, task: str) -> dict[str, dict[str, Any]
             continue
         if task not in f.tasks:
             owner = f.tasks[0]
-            raise RnnlabError(
-                f"{flag(f.name)} applies to {TITLES.get(owner, owner)} only, not to --task "
-                f"{task} (given without --task {owner}); add --task {owner} or drop it"
-            )
+            where = " and ".join(TITLES.get(t, t) for t in f.tasks)
+            tasks = " or ".join(f"--task {t}" for t in f.tasks)
+            given = f" (given without --task {owner})" if len(f.tasks) == 1 else ""
+            raise RnnlabError(f"{flag(f.name)} applies to {where} only, not to --task "
+                              f"{task}{given}; add {tasks} or drop it")
         out[f.section][f.name] = v
     return out
