@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
+
+from rnnlab.tokenizers import PAD_ID, UNK_ID
 
 # A recurrent state: (L, B, H) for Elman/GRU, (h, c) for LSTM; window models keep the last
 # tokens (B, context); any model may use a tuple of tensors.
@@ -119,3 +122,14 @@ class PairBatch(NamedTuple):
     inputs: Tensor  # (B, T) int64: <bos> y_1 .. y_m, then <pad>
     targets: Tensor  # (B, T) int64: y_1 .. y_m <eos>, then losses.IGNORE_INDEX
     reset: bool = True  # every pair starts from an empty state
+
+
+def drop_to_unk(ids: Tensor, freq: Tensor, alpha: float, training: bool) -> Tensor:
+    """Word dropout (Kiperwasser & Goldberg 2016): in training, id -> <unk> with probability
+    alpha / (alpha + freq[id]), so rare words are often unseen, as at test time; <pad> stays.
+    ids (B, T) int64, freq (V,) training counts; the identity outside training or at 0."""
+    if not training or alpha <= 0:
+        return ids
+    p = alpha / (alpha + freq[ids])  # (B, T)
+    drop = (torch.rand(ids.shape, device=ids.device) < p) & (ids != PAD_ID)
+    return ids.masked_fill(drop, UNK_ID)

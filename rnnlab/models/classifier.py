@@ -40,9 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.errors import RnnlabError
-from rnnlab.models.base import ClassBatch, Output, State
+from rnnlab.models.base import ClassBatch, Output, State, drop_to_unk
 from rnnlab.models.recurrent import Recurrent
-from rnnlab.tokenizers import PAD_ID, UNK_ID
 
 CELLS = ("rnn", "gru", "lstm")
 POOLS = ("last", "mean", "max", "attention")
@@ -113,11 +112,9 @@ class SequenceClassifier(nn.Module):
         """Training only: token id -> <unk> with probability alpha / (alpha + frequency)
         (Kiperwasser & Goldberg 2016), so rare words are often unseen, as at test time."""
         alpha = self.hparams["word_dropout"]
-        if not self.training or alpha <= 0:
+        if alpha <= 0:  # no counts buffer then
             return inputs
-        p = alpha / (alpha + self.token_freq[inputs])  # (B, T)
-        drop = (torch.rand(inputs.shape, device=inputs.device) < p) & (inputs != PAD_ID)
-        return inputs.masked_fill(drop, UNK_ID)
+        return drop_to_unk(inputs, self.token_freq, alpha, self.training)
 
     # -- encoder -------------------------------------------------------------------------
     def _encode(self, batch: ClassBatch) -> tuple[Tensor, State, Tensor]:

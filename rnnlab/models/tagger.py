@@ -32,9 +32,9 @@ from torch import Tensor, nn
 
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX, masked_cross_entropy
-from rnnlab.models.base import Output, TagBatch
+from rnnlab.models.base import Output, TagBatch, drop_to_unk
 from rnnlab.models.recurrent import Recurrent
-from rnnlab.tokenizers import PAD_ID, UNK_ID
+from rnnlab.tokenizers import PAD_ID
 
 CHAR_ENCODERS = ("none", "bilstm", "cnn")
 # Longer words keep their first and last MAX_WORD_CHARS // 2 characters (prefixes carry
@@ -128,12 +128,7 @@ class SequenceTagger(nn.Module):
 
     def _drop_words(self, words: Tensor) -> Tensor:
         """Training only: word id -> <unk> with probability alpha / (alpha + frequency)."""
-        alpha = self.hparams["word_dropout"]
-        if not self.training or alpha <= 0:
-            return words
-        p = alpha / (alpha + self.word_freq[words])  # (B, T)
-        drop = (torch.rand(words.shape, device=words.device) < p) & (words != PAD_ID)
-        return words.masked_fill(drop, UNK_ID)
+        return drop_to_unk(words, self.word_freq, self.hparams["word_dropout"], self.training)
 
     def scores(self, batch: TagBatch, onnx: bool = False) -> Tensor:
         """Tag scores s_t (B, T, K); zero rows on padded positions never reach a loss."""
