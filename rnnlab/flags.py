@@ -91,7 +91,8 @@ def given_flags(args: argparse.Namespace, task: str) -> dict[str, dict[str, Any]
             continue
         if task not in f.tasks:
             owner = f.tasks[0]
-            where = " and ".join(TITLES.get(t, t) for t in f.tasks)
+            names = [TITLES.get(t, t) for t in f.tasks]
+            where = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
             tasks = " or ".join(f"--task {t}" for t in f.tasks)
             given = f" (given without --task {owner})" if len(f.tasks) == 1 else ""
             raise RnnlabError(f"{flag(f.name)} applies to {where} only, not to --task "

@@ -238,7 +238,8 @@ def test_bad_input_gives_one_error_line(tmp_path, sunspots_csv, user_error):
         "holds 'n/a', not a number": [*base, "--data", str(bad), "--column", "Sunspots"],
         "--season must be >= 1": [*base, "--data", str(sunspots_csv), "--season", "0"],
         "unknown forecasting model": [*base, "--data", str(sunspots_csv), "--model", "cnn"],
-        "--format applies to language models only": [*base, "--format", "text"],
+        "--format applies to language models, classification and conditional generation "
+        "only": [*base, "--format", "text"],
     }
     for needle, argv in cases.items():
         assert needle in user_error(argv), needle
