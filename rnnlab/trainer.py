@@ -103,7 +103,9 @@ def make_loss_fn(
             f"--fused-loss: {type(model).__name__} has no fused loss; it exists for the "
             "recurrent language models (rnn, gru, lstm) and translation; drop --fused-loss"
         )
-    if cfg.fused_loss:
+    # a model whose forward must build what its loss avoids (an adaptive softmax's full
+    # (B, T, V) log-probabilities) trains through `loss` whatever --fused-loss says
+    if cfg.fused_loss or getattr(model, "trains_by_loss", False):
         head = torch.bfloat16 if cfg.precision == "bf16-head" else None
 
         def fwd(batch, state):

@@ -137,3 +137,18 @@ def test_adaptive_softmax_refuses_tied_weights_on_the_command_line(tmp_path, use
     line = user_error(["train", "--data", str(text), "--format", "text", "--level", "word",
                        "--adaptive-softmax", "--tie-weights", "--embedding-dim", "256"])
     assert "--no-tie-weights" in line
+
+
+def test_trainer_uses_the_target_only_loss_without_fused_loss():
+    from rnnlab.config import TrainConfig
+    from rnnlab.trainer import make_loss_fn
+
+    m = _model().eval()
+    b = _batch()
+    calls = []
+    real = m.loss
+    m.loss = lambda *a: calls.append(1) or real(*a[:2])  # type: ignore[method-assign]
+    loss, _ = make_loss_fn(m, TrainConfig(fused_loss=False))(b, None)
+    assert calls and torch.allclose(loss.double(), m(b).loss, atol=1e-12)
+    plain = RecurrentLM(V, "lstm", embedding_dim=8, hidden_size=32)
+    assert not plain.trains_by_loss

@@ -87,6 +87,12 @@ class RecurrentLM(nn.Module):
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)
 
+    @property
+    def trains_by_loss(self) -> bool:
+        """True with an adaptive softmax: `loss` scores the targets alone, while `forward`
+        builds all V log-probabilities (the trainer then calls `loss`)."""
+        return self.adaptive is not None
+
     def logits(self, h: Tensor) -> Tensor:
         """h (..., H) -> next-token scores (..., V): the output layer's logits, or with an
         adaptive softmax its exact log-probabilities (softmax of them is the same p)."""
