@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rnnlab.datasets import iter_file_lines, text_lines
 from rnnlab.errors import RnnlabError
@@ -31,7 +31,7 @@ PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
-Level = Literal["char", "word", "punct"]
+Level = Literal["char", "word", "punct", "subword"]
 
 
 class Vocab:
@@ -166,13 +166,23 @@ _SPLITTERS: dict[str, type[CharTokenizer] | type[WordTokenizer] | type[PunctToke
 class Tokenizer:
     """A splitter (char or word) with its fitted vocabulary."""
 
-    def __init__(self, level: Level, vocab: Vocab) -> None:
-        if level not in _SPLITTERS:
+    def __init__(self, level: Level, vocab: Vocab, splitter: Any = None) -> None:
+        if splitter is None and level not in _SPLITTERS:
             raise RnnlabError(f"tokenizer level must be one of {', '.join(_SPLITTERS)}, got "
                               f"{level!r}")
         self.level: Level = level
-        self.splitter = _SPLITTERS[level]
+        self.splitter = splitter if splitter is not None else _SPLITTERS[level]
         self.vocab = vocab
+
+    @classmethod
+    def fit_subword(cls, texts: Sequence[str], kind: str, vocab_size: int) -> Tokenizer:
+        """SentencePiece pieces (`subword.SubwordSplitter`, 'bpe' or 'unigram') learned from
+        `texts`; the vocabulary holds every piece the training texts use."""
+        from rnnlab.subword import SubwordSplitter
+
+        splitter = SubwordSplitter.train(texts, kind, vocab_size)
+        vocab = Vocab.build(splitter.split(t) for t in texts)
+        return cls("subword", vocab, splitter)  # type: ignore[arg-type]
 
     @classmethod
     def fit(
@@ -209,10 +219,17 @@ class Tokenizer:
         return self.splitter.join(toks)
 
     def to_dict(self) -> dict:
-        return {"level": self.level, "tokens": list(self.vocab.itos)}
+        d = {"level": self.level, "tokens": list(self.vocab.itos)}
+        if self.level == "subword":
+            d.update(self.splitter.to_dict())
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Tokenizer:
+        if d["level"] == "subword":
+            from rnnlab.subword import SubwordSplitter
+
+            return cls("subword", Vocab(d["tokens"]), SubwordSplitter.from_dict(d))
         return cls(d["level"], Vocab(d["tokens"]))
 
 

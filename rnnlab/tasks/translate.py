@@ -5,7 +5,8 @@ with or without attention.
 Data flow: `datasets.read_pairs` (SOURCE<TAB>TARGET lines, normalized; extra columns
 ignored) -> length filter (--max-len tokens per side) -> `datasets.grouped_split` (every
 source sentence in one part with all its translations) -> one `Tokenizer("punct")` per side
-fitted on the training part (words and punctuation, marked so detokenization is exact) ->
+fitted on the training part (words and punctuation, marked so detokenization is exact; or
+SentencePiece pieces with --subword, `subword.py`) ->
 `batching.PairBatches` (length-bucketed) -> `models.seq2seq.Seq2Seq`. Training monitors the
 validation NLL per target token; BLEU and chrF (sacrebleu, on detokenized hypotheses against
 the normalized references) are computed after training and by `rnnlab evaluate`, decoding
@@ -46,6 +47,12 @@ class DataConfig:
                           le=BIG)
     max_vocab: int | None = param(None, "per side: keep at most this many tokens (specials "
                                   "included)", ge=5, le=BIG)
+    subword: str = param("none", "per side: none (words and punctuation), or SentencePiece "
+                         "pieces learned from the training part: bpe or unigram (needs "
+                         "pip install 'rnnlab[subword]'; --min-freq and --max-vocab then apply "
+                         "to nothing)", choices=("none", "bpe", "unigram"))
+    subword_vocab: int = param(8000, "per side: pieces to learn with --subword", ge=16,
+                               le=1 << 20)
     max_len: int = param(50, "drop pairs with more tokens than this on either side (50 drops "
                          "5 of Tatoeba's 167,130 pairs)", ge=1, le=1 << 20)
     val_data: str | None = param(None, "explicit validation pairs file (else a grouped split)")
@@ -93,6 +100,9 @@ def check(cfg: RunConfig, given: set[str] | None) -> None:
     if d.val_fraction + d.test_fraction >= 1:
         raise RnnlabError(f"--val-fraction {d.val_fraction} + --test-fraction "
                           f"{d.test_fraction} must be < 1 to leave training data; lower them")
+    if given and d.subword == "none" and "data.subword_vocab" in given:
+        raise RnnlabError("--subword-vocab sets the pieces of --subword bpe or unigram; add "
+                          "--subword bpe (or drop --subword-vocab)")
     if m.bidirectional and m.hidden_size % 2:
         raise RnnlabError(f"--bidirectional gives each direction --hidden-size / 2 units: "
                           f"--hidden-size must be even, got {m.hidden_size}")
@@ -167,6 +177,9 @@ def tokenizers(d: Any, parts: dict[str, list], resume: dict[str, Any] | None
         return (Tokenizer.from_dict(resume["src_tokenizer"]),
                 Tokenizer.from_dict(resume["tgt_tokenizer"]))
     train = parts["train"]
+    if d.subword != "none":
+        return (Tokenizer.fit_subword([s for s, _ in train], d.subword, d.subword_vocab),
+                Tokenizer.fit_subword([t for _, t in train], d.subword, d.subword_vocab))
     return (Tokenizer.fit([s for s, _ in train], "punct", d.min_freq, d.max_vocab),
             Tokenizer.fit([t for _, t in train], "punct", d.min_freq, d.max_vocab))
 
