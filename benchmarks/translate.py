@@ -43,6 +43,12 @@ ROWS: dict[str, tuple[str, list[str], int]] = {
                             ["--label-smoothing", "0.1"], 3600),
     "eng-fra-additive-ls-d3": ("eng->fra, additive, label smoothing 0.1, dropout 0.3",
                                ["--label-smoothing", "0.1", "--dropout", "0.3"], 3600),
+    "eng-fra-additive-tied": ("eng->fra, additive, tied target embedding",
+                              ["--tie-embeddings"], 3600),
+    "eng-fra-additive-bpe": ("eng->fra, additive, BPE 8k pieces a side",
+                             ["--subword", "bpe"], 3600),
+    "eng-fra-additive-bpe4k": ("eng->fra, additive, BPE 4k pieces a side",
+                               ["--subword", "bpe", "--subword-vocab", "4000"], 3600),
     "fra-eng-additive": ("fra->eng, additive attention", ["--reverse"], 3600),
     "swe-defaults": ("eng->swe (held out), the same config", ["--data", SWE], 240),
 }
@@ -72,30 +78,43 @@ def updating() -> Iterator[dict]:
         save(results)
 
 
+def train_command(key: str, threads: int, out: str) -> list[str]:
+    _, flags, budget = ROWS[key]
+    return ["train", *CONFIG, *flags, "--threads", str(threads), "--clock", "cpu",
+            "--max-time", str(budget), "--final-beams", "0", "--no-progress", "--out", out]
+
+
 def train(keys: list[str], threads: int) -> None:
     for key in keys:
-        label, flags, budget = ROWS[key]
         out = f"{RUNS}/{key}"
-        cmd = ["train", *CONFIG, *flags, "--threads", str(threads), "--clock", "cpu",
-               "--max-time", str(budget), "--final-beams", "0", "--no-progress", "--out", out]
         t0 = time.perf_counter()
-        log = rnnlab(cmd)
+        log = rnnlab(train_command(key, threads, out))
         (ROOT / out / "train.log").write_text(log)
-        run = {"label": label, "command": "rnnlab " + " ".join(cmd), "cpu_budget": budget,
-               "wall_seconds": round(time.perf_counter() - t0, 1),
-               "date": time.strftime("%Y-%m-%d"),
-               "split": json.loads((ROOT / out / "split.json").read_text()),
-               "final": json.loads((ROOT / out / "final.json").read_text()),
-               "last_eval": json.loads(
-                   (ROOT / out / "metrics.jsonl").read_text().splitlines()[-1])}
-        with updating() as results:
-            results.setdefault("runs", {})[key] = run
+        record(key, threads, out, round(time.perf_counter() - t0, 1))
         print(f"trained {key} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def record(key: str, threads: int, out: str, wall: float | None) -> None:
+    """Save a row's finished run (trained here, or by its command by hand: --phase adopt
+    --from RUN, which must be that row's run: its resolved config is checked)."""
+    label, _, budget = ROWS[key]
+    cfg = json.loads((ROOT / out / "config.json").read_text())
+    if cfg.get("train", {}).get("max_time") != budget:
+        raise SystemExit(f"{out}: max_time {cfg.get('train', {}).get('max_time')} is not the "
+                         f"row's budget {budget}")
+    run = {"label": label, "command": "rnnlab " + " ".join(train_command(key, threads, out)),
+           "cpu_budget": budget, "wall_seconds": wall, "date": time.strftime("%Y-%m-%d"),
+           "split": json.loads((ROOT / out / "split.json").read_text()),
+           "final": json.loads((ROOT / out / "final.json").read_text()),
+           "last_eval": json.loads(
+               (ROOT / out / "metrics.jsonl").read_text().splitlines()[-1])}
+    with updating() as results:
+        results.setdefault("runs", {})[key] = run
 
 
 def evaluate(keys: list[str], threads: int) -> None:
     for key in keys:
-        out = f"{RUNS}/{key}"
+        out = load()["runs"][key]["command"].rsplit("--out ", 1)[1]
         for name, flags in (("greedy", ["--strategy", "greedy"]),
                             ("beam5", ["--strategy", "beam_search", "--num-beams", "5"])):
             cmd = ["evaluate", out, *flags, "--threads", str(threads), "--json"]
@@ -240,7 +259,8 @@ def render(results: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--phase", choices=("train", "eval", "speed", "heatmaps"))
+    ap.add_argument("--phase", choices=("train", "adopt", "eval", "speed", "heatmaps"))
+    ap.add_argument("--from", dest="run_dir", help="adopt: the run folder of the one --rows key")
     ap.add_argument("--rows", help="comma-separated keys of ROWS (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--speed-run", default="eng-fra-additive")
@@ -252,6 +272,10 @@ def main() -> None:
     if not args.render_only:
         if args.phase == "train":
             train(keys, args.threads)
+        elif args.phase == "adopt":
+            if len(keys) != 1 or not args.run_dir:
+                raise SystemExit("--phase adopt needs one --rows key and --from RUN")
+            record(keys[0], args.threads, args.run_dir, None)
         elif args.phase == "eval":
             evaluate(keys, args.threads)
         elif args.phase == "speed":
