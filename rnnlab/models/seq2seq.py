@@ -22,7 +22,10 @@ Decoder, one step per target token (Luong et al. 2015, "global attention"):
     h~_t = tanh(W_c [c_t; h_t])                        attentional vector (B, H)
     p(y_t | y_<t, x) = softmax(W_o h~_t + b_o)
 With attention="none" there is no context: p(y_t | ...) = softmax(W_o h_t + b_o), no input
-feeding, and training runs the decoder fused over all T steps.
+feeding. Without input feeding (`--no-input-feeding`, and always with attention="none")
+training runs the decoder fused over all T steps, then the attention of all T queries at once
+(the additive scores ATTEND_BUDGET values at a time): a few times the steps per second of the
+input-feeding loop.
 
 Training uses teacher forcing: y_{t-1} is the reference token. With `scheduled_sampling`
 = p > 0 (Bengio et al. 2015), in training each y_{t-1} (t > 1) is replaced with probability
@@ -60,6 +63,7 @@ from rnnlab.models.recurrent import Recurrent
 from rnnlab.tokenizers import BOS_ID, PAD_ID
 
 CELLS = ("gru", "lstm")
+ATTEND_BUDGET = 2**24  # additive scores of all queries at once: (B, t, S, A) values at most
 ATTENTIONS = ("additive", "multiplicative", "none")
 
 
@@ -200,15 +204,36 @@ class Seq2Seq(nn.Module):
             scores = torch.bmm(state.keys, q.unsqueeze(2)).squeeze(2)  # (B, S)
         return scores.masked_fill(~state.mask, -float("inf")).softmax(-1)
 
+    def _attend_all(self, q: Tensor, state: Seq2SeqState) -> Tensor:
+        """h~ (B, T, H) of all T queries q (B, T, H) at once, as `_step` computes each. The
+        additive scores need (B, t, S, A) values: t = ATTEND_BUDGET // (B*S*A) queries
+        at a time keep them bounded."""
+        assert state.keys is not None
+        B, T, _ = q.shape
+        if self.attention == "additive":
+            per_query = B * state.keys.shape[1] * state.keys.shape[2]
+            t = max(1, ATTEND_BUDGET // max(1, per_query))
+            qp = self.query_proj(q)  # (B, T, A)
+            scores = torch.cat([
+                self.score_v(torch.tanh(state.keys.unsqueeze(1) + qp[:, s:s + t].unsqueeze(2)))
+                .squeeze(-1) for s in range(0, T, t)], dim=1)  # (B, T, S)
+        else:
+            scores = torch.bmm(q, state.keys.transpose(1, 2))  # (B, T, S)
+        a = scores.masked_fill(~state.mask.unsqueeze(1), -float("inf")).softmax(-1)
+        context = torch.bmm(a, state.memory)  # (B, T, H)
+        return torch.tanh(self.combine(torch.cat([context, q], dim=-1)))  # (B, T, H)
+
     def _decode_teacher(self, batch: PairBatch) -> Tensor:
         """Teacher-forced (or scheduled-sampled) decoder outputs (B, T, H), before dropout."""
         state = self.encode(batch.src, batch.src_lengths)
         emb = self.drop(self.tgt_embedding(batch.inputs))  # (B, T, E)
         sampling = self.training and self.scheduled_sampling > 0
-        if self.attention == "none" and not sampling:
+        if not self.input_feeding and not sampling:
+            # nothing of step t feeds step t+1 but the recurrence: the fused kernel runs all
+            # T steps, then attention reads all T queries at once
             h0 = (state.hidden, state.cell) if state.cell is not None else state.hidden
             out, _ = self.decoder(emb, h0)  # (B, T, H); steps after the target end are unread
-            return out
+            return out if self.attention == "none" else self._attend_all(out, state)
         xw = self._embed_proj(emb)  # (B, T, G*H)
         outs: list[Tensor] = []
         for t, xw_t in enumerate(xw.unbind(1)):
