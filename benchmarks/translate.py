@@ -49,6 +49,10 @@ ROWS: dict[str, tuple[str, list[str], int]] = {
                              ["--subword", "bpe"], 3600),
     "eng-fra-additive-bpe4k": ("eng->fra, additive, BPE 4k pieces a side",
                                ["--subword", "bpe", "--subword-vocab", "4000"], 3600),
+    "eng-fra-additive-nofeed": ("eng->fra, additive, no input feeding (fused decoder)",
+                                ["--no-input-feeding"], 3600),
+    "eng-fra-additive-bpe-nofeed": ("eng->fra, additive, BPE 8k, no input feeding",
+                                    ["--no-input-feeding", "--subword", "bpe"], 3600),
     "fra-eng-additive": ("fra->eng, additive attention", ["--reverse"], 3600),
     "swe-defaults": ("eng->swe (held out), the same config", ["--data", SWE], 240),
 }
