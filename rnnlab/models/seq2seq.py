@@ -188,40 +188,30 @@ class Seq2Seq(nn.Module):
         cell = torch.stack(cs) if cs else None
         if self.attention == "none":
             return inp, state._replace(hidden=hidden, cell=cell)
-        a = self._attend(inp, state)  # (B, S)
-        context = torch.bmm(a.unsqueeze(1), state.memory).squeeze(1)  # (B, H)
-        h_tilde = torch.tanh(self.combine(torch.cat([context, inp], dim=-1)))  # (B, H)
+        h_tilde, a = self._attentional(inp.unsqueeze(1), state)  # (B, 1, H), (B, 1, S)
+        h_tilde, a = h_tilde.squeeze(1), a.squeeze(1)
         feed = h_tilde if self.input_feeding else None
         return h_tilde, state._replace(hidden=hidden, cell=cell, feed=feed, attention=a)
 
-    def _attend(self, q: Tensor, state: Seq2SeqState) -> Tensor:
-        """Attention weights a (B, S) of the query q (B, H); 0 on padded positions."""
+    def _attentional(self, q: Tensor, state: Seq2SeqState) -> tuple[Tensor, Tensor]:
+        """Queries q (B, T, H) -> (h~ (B, T, H), attention a (B, T, S), 0 on padded
+        positions). One decoding step has T = 1; training without input feeding reads all T
+        at once. The additive scores need (B, t, S, A) values: t = ATTEND_BUDGET // (B*S*A)
+        queries at a time keep them bounded."""
         assert state.keys is not None
         if self.attention == "additive":
-            e = torch.tanh(state.keys + self.query_proj(q).unsqueeze(1))  # (B, S, A)
-            scores = self.score_v(e).squeeze(-1)  # (B, S)
-        else:
-            scores = torch.bmm(state.keys, q.unsqueeze(2)).squeeze(2)  # (B, S)
-        return scores.masked_fill(~state.mask, -float("inf")).softmax(-1)
-
-    def _attend_all(self, q: Tensor, state: Seq2SeqState) -> Tensor:
-        """h~ (B, T, H) of all T queries q (B, T, H) at once, as `_step` computes each. The
-        additive scores need (B, t, S, A) values: t = ATTEND_BUDGET // (B*S*A) queries
-        at a time keep them bounded."""
-        assert state.keys is not None
-        B, T, _ = q.shape
-        if self.attention == "additive":
-            per_query = B * state.keys.shape[1] * state.keys.shape[2]
-            t = max(1, ATTEND_BUDGET // max(1, per_query))
+            B, S, A = state.keys.shape
+            t = max(1, ATTEND_BUDGET // max(1, B * S * A))
             qp = self.query_proj(q)  # (B, T, A)
-            scores = torch.cat([
-                self.score_v(torch.tanh(state.keys.unsqueeze(1) + qp[:, s:s + t].unsqueeze(2)))
-                .squeeze(-1) for s in range(0, T, t)], dim=1)  # (B, T, S)
+            parts = [self.score_v(torch.tanh(state.keys.unsqueeze(1)
+                                             + qp[:, s:s + t].unsqueeze(2))).squeeze(-1)
+                     for s in range(0, q.shape[1], t)]  # (B, t, S) each
+            scores = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)  # (B, T, S)
         else:
             scores = torch.bmm(q, state.keys.transpose(1, 2))  # (B, T, S)
         a = scores.masked_fill(~state.mask.unsqueeze(1), -float("inf")).softmax(-1)
         context = torch.bmm(a, state.memory)  # (B, T, H)
-        return torch.tanh(self.combine(torch.cat([context, q], dim=-1)))  # (B, T, H)
+        return torch.tanh(self.combine(torch.cat([context, q], dim=-1))), a
 
     def _decode_teacher(self, batch: PairBatch) -> Tensor:
         """Teacher-forced (or scheduled-sampled) decoder outputs (B, T, H), before dropout."""
@@ -233,7 +223,7 @@ class Seq2Seq(nn.Module):
             # T steps, then attention reads all T queries at once
             h0 = (state.hidden, state.cell) if state.cell is not None else state.hidden
             out, _ = self.decoder(emb, h0)  # (B, T, H); steps after the target end are unread
-            return out if self.attention == "none" else self._attend_all(out, state)
+            return out if self.attention == "none" else self._attentional(out, state)[0]
         xw = self._embed_proj(emb)  # (B, T, G*H)
         outs: list[Tensor] = []
         for t, xw_t in enumerate(xw.unbind(1)):
