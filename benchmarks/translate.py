@@ -55,6 +55,8 @@ ROWS: dict[str, tuple[str, list[str], int]] = {
                                     ["--no-input-feeding", "--subword", "bpe"], 3600),
     "fra-eng-additive": ("fra->eng, additive attention", ["--reverse"], 3600),
     "swe-defaults": ("eng->swe (held out), the same config", ["--data", SWE], 240),
+    "swe-bpe-nofeed": ("eng->swe (held out), BPE 8k, no input feeding",
+                       ["--data", SWE, "--no-input-feeding", "--subword", "bpe"], 240),
 }
 RUNS = "runs/bench-translate"
 RESULTS = ROOT / "benchmarks" / "results" / "translate.json"
