@@ -25,10 +25,12 @@ demo: setup
 
 lint: setup-dev
 	$(BIN)/ruff check rnnlab tests benchmarks
+	$(BIN)/mypy
 
 test: setup-dev
 	$(BIN)/ruff check rnnlab tests benchmarks
+	$(BIN)/mypy  # the package, strict on tasks/, cli/, run.py, trainer.py (pyproject.toml)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache

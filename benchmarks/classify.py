@@ -123,11 +123,12 @@ def cv_baselines(args: list[str], folds: int) -> dict:
     """The baselines alone (majority, naive Bayes, NBSVM with scikit-learn) on the folds of a
     --cv command's data, through the library calls a run makes (`tasks.labeled.splits`,
     `tasks.classify.baselines`): the same folds as the neural rows, no network trained."""
-    from rnnlab.flags import given_flags
-    from rnnlab.parser import build_parser
-    from rnnlab.tasks import classify, make_config
+    from rnnlab.cli.flags import given_flags
+    from rnnlab.cli.parser import build_parser
+    from rnnlab.data.labeled import splits, vocabularies
+    from rnnlab.runconfig import make_config
+    from rnnlab.tasks import classify
     from rnnlab.tasks.base import Prepared
-    from rnnlab.tasks.labeled import splits, vocabularies
 
     ns = build_parser().parse_args(["train", *args])
     per_fold = []

@@ -36,13 +36,13 @@ from report import write_section  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rnnlab.baselines import baseline_forecasts  # noqa: E402
-from rnnlab.config import load_toml  # noqa: E402
+from rnnlab.config import RunConfig, load_toml  # noqa: E402
+from rnnlab.data.series import resolve  # noqa: E402
 from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale  # noqa: E402
 from rnnlab.run import load, train  # noqa: E402
-from rnnlab.series import resolve  # noqa: E402
-from rnnlab.tasks import RunConfig, make_config  # noqa: E402
+from rnnlab.runconfig import make_config  # noqa: E402
 from rnnlab.tasks.forecast import evaluate, load_series, needs_difference  # noqa: E402
+from rnnlab.tasks.forecast.baselines import baseline_forecasts  # noqa: E402
 
 SERIES = {  # name -> (label, horizons, k columns of the k-step table)
     "sunspots": ("monthly sunspots", (1, 12), (1, 2, 3, 6, 12)),

@@ -40,9 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rnnlab.config import load_toml  # noqa: E402
+from rnnlab.data.series import read_series_csv  # noqa: E402
 from rnnlab.run import load, train  # noqa: E402
-from rnnlab.series import read_series_csv  # noqa: E402
-from rnnlab.tasks import RunConfig  # noqa: E402
+from rnnlab.runconfig import default_config  # noqa: E402
 from rnnlab.tasks.forecast import evaluate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -115,7 +115,7 @@ def command(path: Path, column: str, season: int, horizon: int) -> str:
 
 def run(name: str, threads: int, tmp: Path, log_auto: bool = False) -> dict:
     path, column, season, horizon = settings(name)
-    cfg = RunConfig(task="forecast")  # the defaults: --model auto
+    cfg = default_config("forecast")  # the defaults: --model auto
     cfg.data.data, cfg.data.column = str(path), column
     cfg.data.season, cfg.data.horizon = season, horizon
     cfg.train.threads = threads
@@ -162,7 +162,7 @@ def render(results: dict) -> str:
         "given; 1 thread, seed 0, torch " + torch.__version__ + "). `--model auto` trains "
         "linear, MLP and GRU candidates with no / first / seasonal / both differencing "
         "on the training part and keeps the one with the lowest rolling-origin H-step MAE on the "
-        "validation part (`rnnlab/forecast_auto.py`; the test part is never read), then "
+        "validation part (`rnnlab/tasks/forecast/auto.py`; the test part is never read), then "
         "trains it as any named model. Test MASE, rolling origin over the test part (lower "
         "is better); MASE scale: in-sample seasonal naive MAE. \"beats\": more than 2% lower, "
         "\"ties\": within 2%.",
@@ -226,7 +226,7 @@ def render(results: dict) -> str:
               f"thread, {sel:.0f} s of it the selection (every candidate trained "
               "at most 500 steps; the chosen one is then retrained with the same seed and "
               "budget, which reproduces it). The seasonal GRU candidates on daily data are "
-              "left out because they alone took minutes (see `rnnlab/forecast_auto.py`). "
+              "left out because they alone took minutes (see `rnnlab/tasks/forecast/auto.py`). "
               "The FTSE is a random walk with an upward drift in its test days, so its small "
               "gain over naive is no skill (see the table above). Shampoo's default horizon "
               "is 3 (36 months; see the script's docstring) and its test part has 4 origins, "

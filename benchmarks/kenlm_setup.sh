@@ -12,7 +12,10 @@ apt-get install -y libboost-program-options-dev libboost-system-dev libboost-thr
     libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev cmake build-essential
 
 work=$(mktemp -d)
-# --no-build-isolation: only the sdist is wanted, not its Python build dependencies.
+# --no-build-isolation: only the sdist is wanted, not its Python build dependencies; pip
+# still prepares its metadata with the local setuptools, which needs `wheel` (a fresh venv
+# lacks it: "invalid command 'bdist_wheel'").
+"$PIP" install -q setuptools wheel
 "$PIP" download --no-deps --no-binary :all: --no-build-isolation kenlm==0.3.0 -d "$work"
 tar xzf "$work"/kenlm-0.3.0.tar.gz -C "$work"
 rm -rf "$PREFIX"

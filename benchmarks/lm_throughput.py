@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_section  # noqa: E402
 
-from rnnlab.batching import BpttStream  # noqa: E402
 from rnnlab.config import TrainConfig  # noqa: E402
+from rnnlab.data.batching import BpttStream  # noqa: E402
 from rnnlab.models.base import detach_state  # noqa: E402
 from rnnlab.models.lm import RecurrentLM  # noqa: E402
 from rnnlab.trainer import make_loss_fn, make_optimizer  # noqa: E402

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from rnnlab.diagnostics import plot_curves, recurrent_gradient_flow
 from rnnlab.models.recurrent import Recurrent
-from rnnlab.synthetic import (
+from rnnlab.reference.synthetic import (
     ADDING_BASELINE_MSE,
     COPY_LENGTH,
     COPY_SYMBOLS,

@@ -66,9 +66,9 @@ def child(order: int, smoothing: str, data: Path) -> None:
     import torch
 
     torch.set_num_threads(1)
+    from rnnlab.data.tokenizers import BOS_ID, EOS_ID, Tokenizer
     from rnnlab.models.base import LMBatch
     from rnnlab.models.ngram import NGramLM
-    from rnnlab.tokenizers import BOS_ID, EOS_ID, Tokenizer
 
     t0 = time.perf_counter()
     train = read_lines(data / "ptb.train.txt")
@@ -188,11 +188,11 @@ def nltk_row(order: int, data: Path, limit: float) -> dict | None:
 
 # ------------------------------------------------------------------------ names
 def names_table(orders: list[int]) -> str:
+    from rnnlab.data.tokenizers import Tokenizer
     from rnnlab.models.ngram import NGramLM
-    from rnnlab.tokenizers import Tokenizer
 
     try:
-        from rnnlab.datasets import split_lines
+        from rnnlab.data.readers import split_lines
 
         train, val, test = split_lines(read_lines(DATA / "names" / "names.txt"), 1337, 1000, 1000)
     except ImportError:

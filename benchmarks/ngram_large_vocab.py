@@ -63,10 +63,10 @@ def child(mode: str, order: int, tmp: Path) -> None:
     torch.set_num_threads(1)
     import tracemalloc
 
-    from rnnlab.batching import PaddedBatches
+    from rnnlab.data.batching import PaddedBatches
+    from rnnlab.data.tokenizers import Tokenizer
     from rnnlab.metrics import evaluate
     from rnnlab.models.ngram import NGramLM
-    from rnnlab.tokenizers import Tokenizer
 
     if mode == "runtime":
         print(json.dumps({}))

@@ -5,7 +5,7 @@ H hidden.
 
 The same character-LM step everywhere: inputs (B, T) ids, a_t = W h_{t-1} + U x_t + b,
 o_t = V h_t + c, cross-entropy summed over B and T, gradients of every weight.
-  numpy       `rnnlab.numpy_bptt.forward` + `backward` (ids select columns of U)
+  numpy       `rnnlab.reference.numpy_bptt.forward` + `backward` (ids select columns of U)
   nn.RNN      torch.nn.RNN (fused C++ loop) on one-hot float inputs + nn.Linear head
   rnnlab loop `Recurrent("rnn", impl="loop")` (one Python step per t) + nn.Linear head
 All in float32, same process; repetitions interleave the implementations so drifting load
@@ -43,8 +43,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from rnnlab import numpy_bptt as nb  # noqa: E402
 from rnnlab.models.recurrent import Recurrent  # noqa: E402
+from rnnlab.reference import numpy_bptt as nb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -94,7 +94,7 @@ def table(write: bool) -> None:
           "state carried, batch 1). References: Zaremba et al. 2014 small 114.5 (TensorFlow's "
           "reproduction 115.9), KN5 141.2, Zaremba medium 82.7. A run stopped by the end of a "
           "session was continued with `--resume`, which reaches the same weights as an "
-          "uninterrupted run (tests/test_resume.py).", "", *rows]
+          "uninterrupted run (tests/test_run.py).", "", *rows]
     if "ptb_small" in found and "ptb_small_fp32" in found:
         fast, ref = found["ptb_small"]["test"], found["ptb_small_fp32"]["test"]
         md += ["", f"End-to-end cost of the speed options (bf16-head + fused loss vs fp32 + plain "
@@ -105,7 +105,7 @@ def table(write: bool) -> None:
         md += ["", "Left-to-right vs right-to-left (same config and budget; r2l reverses each "
                "line's words and keeps its `<eos>` last). Whole-sentence log-probabilities, "
                "log p(w1..wn <eos> | <eos>) for l2r and log p(wn..w1 <eos> | <eos>) for r2l, "
-               "both proper distributions over sentences (tests/test_ptb_features.py sums them "
+               "both proper distributions over sentences (tests/tasks/test_lm.py sums them "
                "to 1 on a tiny vocabulary):", "",
                "| sentence | l2r log p | r2l log p |", "|---|---:|---:|"]
         scores = {n: rnnlab_json("score", f"runs/{n}", *SENTENCES, "--threads", "1")
@@ -129,13 +129,13 @@ def precision(steps: int, threads: int, batches: int) -> None:
     moves by several percent between two exactly equivalent paths (chaotic trajectories)."""
     import torch
 
-    from rnnlab.batching import lm_batches
     from rnnlab.config import load_toml
-    from rnnlab.datasets import load_splits
+    from rnnlab.data.batching import lm_batches
+    from rnnlab.data.readers import load_splits
+    from rnnlab.data.tokenizers import encode_split
     from rnnlab.models import build_lm
-    from rnnlab.tasks import make_config
+    from rnnlab.runconfig import make_config
     from rnnlab.tasks.lm import fit_tokenizer, model_kwargs
-    from rnnlab.tokenizers import encode_split
     from rnnlab.trainer import Trainer, make_loss_fn
 
     torch.set_num_threads(threads)

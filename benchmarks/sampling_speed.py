@@ -24,9 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_section  # noqa: E402
 
+from rnnlab.data.tokenizers import BOS_ID  # noqa: E402
 from rnnlab.decoding import DecodeConfig, generate, reread_sample  # noqa: E402
 from rnnlab.models.lm import RecurrentLM  # noqa: E402
-from rnnlab.tokenizers import BOS_ID  # noqa: E402
 
 V, E, H = 70, 64, 256  # The Time Machine's character vocabulary
 

@@ -68,7 +68,7 @@ def hmm_fit_seconds() -> float:
 
     sys.path.insert(0, str(ROOT))
     from rnnlab.models.hmm import HMMTagger
-    from rnnlab.tasks import make_config
+    from rnnlab.runconfig import make_config
     from rnnlab.tasks.tag import Encoder, read
 
     torch.set_num_threads(1)

@@ -14,14 +14,14 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "BpttStream": "rnnlab.batching", "PaddedBatches": "rnnlab.batching",
-    "pad_batch": "rnnlab.batching", "windows": "rnnlab.batching",
-    "TagBatches": "rnnlab.batching", "TagBatch": "rnnlab.models.base",
-    "SequenceTagger": "rnnlab.models.tagger", "read_conllu": "rnnlab.datasets",
-    "Scaler": "rnnlab.series", "SeriesWindows": "rnnlab.series",
+    "BpttStream": "rnnlab.data.batching", "PaddedBatches": "rnnlab.data.batching",
+    "pad_batch": "rnnlab.data.batching", "windows": "rnnlab.data.batching",
+    "TagBatches": "rnnlab.data.batching", "TagBatch": "rnnlab.models.base",
+    "SequenceTagger": "rnnlab.models.tagger", "read_conllu": "rnnlab.data.readers",
+    "Scaler": "rnnlab.data.series", "SeriesWindows": "rnnlab.data.series",
     "load_checkpoint": "rnnlab.checkpoint", "load_model": "rnnlab.checkpoint",
     "save_checkpoint": "rnnlab.checkpoint",
-    "RunConfig": "rnnlab.tasks", "TrainConfig": "rnnlab.config",
+    "RunConfig": "rnnlab.config", "TrainConfig": "rnnlab.config",
     "DecodeConfig": "rnnlab.decoding", "beam_search": "rnnlab.decoding",
     "generate": "rnnlab.decoding", "transform_logits": "rnnlab.decoding",
     "RnnlabError": "rnnlab.errors", "evaluate": "rnnlab.metrics", "build_lm": "rnnlab.models",
@@ -31,10 +31,10 @@ _EXPORTS = {
     "LSTMCell": "rnnlab.models.cells", "Forecaster": "rnnlab.models.forecaster",
     "RecurrentLM": "rnnlab.models.lm", "NGramLM": "rnnlab.models.ngram",
     "Recurrent": "rnnlab.models.recurrent", "WindowLM": "rnnlab.models.window",
-    "CharTokenizer": "rnnlab.tokenizers", "Tokenizer": "rnnlab.tokenizers",
-    "Vocab": "rnnlab.tokenizers", "WordTokenizer": "rnnlab.tokenizers",
+    "CharTokenizer": "rnnlab.data.tokenizers", "Tokenizer": "rnnlab.data.tokenizers",
+    "Vocab": "rnnlab.data.tokenizers", "WordTokenizer": "rnnlab.data.tokenizers",
     "History": "rnnlab.trainer", "Trainer": "rnnlab.trainer",
-    "train": "rnnlab.run", "load": "rnnlab.run", "make_config": "rnnlab.tasks",
+    "train": "rnnlab.run", "load": "rnnlab.run", "make_config": "rnnlab.runconfig",
     "TASKS": "rnnlab.tasks",
 }
 

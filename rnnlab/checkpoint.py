@@ -9,21 +9,22 @@ the same folder, fsync, then `os.replace`, so a crash leaves the previous file i
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from rnnlab.data.tokenizers import Tokenizer
 from rnnlab.errors import RnnlabError
-from rnnlab.tokenizers import Tokenizer
 
 FORMAT = "rnnlab-checkpoint"
 VERSION = 1
 BEST, LAST = "best.pt", "last.pt"
 
 
-def atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call `write(tmp_path)`, then move the result over `path` in one step."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

@@ -1,8 +1,8 @@
 """Run configuration: typed fields with their defaults, validation in one place, TOML io.
 
-A run is `RunConfig(task, data, model, train)` (rnnlab.tasks, beside the task registry whose
-classes it defaults to): `task` names a module of `rnnlab.tasks`, which owns the classes of
-`data` and `model`; `train` (TrainConfig, here) is shared by every task.
+A run is `RunConfig(task, data, model, train)`: `task` names a package of `rnnlab.tasks`,
+which owns the classes of `data` and `model`; `train` (TrainConfig, here) is shared by every
+task. `rnnlab.runconfig.make_config` builds one with the task's defaults and checks it.
 Precedence when a config is built: these defaults < a `--config FILE.toml` < flags. A TOML
 file has a top-level `task = "..."` key (default "lm") and up to three tables, `[data]`,
 `[model]`, `[train]`, whose keys are the field names (the CLI flags are the same names with
@@ -16,6 +16,7 @@ TOML loader and the Python API check exactly the same thing (`check_section`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tomllib
 import types
@@ -28,17 +29,22 @@ from rnnlab.errors import RnnlabError
 
 SECTIONS = ("data", "model", "train")
 BIG = 1 << 62  # "no practical limit" for counts such as --max-steps
+# TrainConfig fields that only a text stream cut into TBPTT chunks reads (lm --format text); a
+# task that trains on no such stream lists them in its TRAIN_UNUSED
+STREAM_FIELDS: tuple[str, ...] = ("seq_len", "partition", "stream_val_batch", "eval_rows")
 
 
 def param(
     default: Any, help: str, *, choices: tuple[str, ...] | None = None,
     ge: float | None = None, gt: float | None = None, le: float | None = None,
     lt: float | None = None, special: dict[Any, str] | None = None, noun: str | None = None,
+    input: bool = False,
 ) -> Any:
     """A config field: default, one-line help, and what a valid value is. `special` maps
-    values outside the range to their documented meaning (e.g. {0: "no clipping"})."""
+    values outside the range to their documented meaning (e.g. {0: "no clipping"}); `input`
+    marks a path the run reads (`rnnlab train` checks it exists before anything else)."""
     meta = {"help": help, "choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt,
-            "special": special or {}, "noun": noun}
+            "special": special or {}, "noun": noun, "input": input}
     return field(default=default, metadata=meta)
 
 
@@ -111,6 +117,10 @@ def field_types(cls: type) -> dict[str, tuple[set[type], bool]]:
 
 
 def _num(v: float) -> str:
+    if isinstance(v, int) and v >= 1 << 32:  # 2^63 - 1 reads better than 19 digits
+        for k, sub in ((v.bit_length(), 1), (v.bit_length() - 1, 0)):
+            if v == (1 << k) - sub:
+                return f"2^{k}" + (" - 1" if sub else "")
     return f"{v:,}" if isinstance(v, int) else f"{v:g}"
 
 
@@ -122,8 +132,10 @@ def expectation(f: dataclasses.Field, kinds: set[type]) -> str:
     if bool in kinds:
         return "true or false"
     kind = "a whole number" if int in kinds and float not in kinds else "a finite number"
+    # an upper bound of BIG or more means "no practical limit": not worth printing
     bounds = [f"{op} {_num(m[key])}" for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="),
-                                                      ("lt", "<")) if m.get(key) is not None]
+                                                      ("lt", "<"))
+              if m.get(key) is not None and not (key in ("le", "lt") and m[key] == BIG)]
     text = kind + (" " + " and ".join(bounds) if bounds else "")
     if m.get("special"):
         text += " (" + "; ".join(f"{k}: {v}" for k, v in m["special"].items()) + ")"
@@ -224,3 +236,27 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RnnlabError(f"--config: {str(p)!r} is not valid TOML ({e}); fix the file") from None
+
+
+@dataclass
+class RunConfig:
+    """One run: the task's name and its three sections. `make_config(task)` (rnnlab.runconfig)
+    fills `data` and `model` with the task's defaults and validates; built by hand, pass the
+    task's `DataConfig()` and `ModelConfig()`."""
+
+    task: str = "lm"
+    data: Any = None  # the task's DataConfig
+    model: Any = None  # the task's ModelConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # "section.key" of the values set by a flag or a TOML key (make_config); None when built
+    # in Python. Defaults that adapt to the data (lm --defaults auto) leave these alone.
+    explicit: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save_json(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def sections(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SECTIONS}

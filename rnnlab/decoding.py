@@ -23,20 +23,26 @@ keys), plus B*K*t token ids (and B*K*t*S attention weights with `return_attentio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from rnnlab.errors import RnnlabError
-from rnnlab.models.base import LMBatch, State
-from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from rnnlab.models.base import Decoder, LMBatch, State
 
 STRATEGIES = ("greedy", "sample", "beam_search")
 Start = tuple[Tensor, State]  # a prefill result: logits (B, V) of the next token, state
 Prompts = list[list[int]] | Start
+
+
+def _decoder(model: nn.Module) -> Decoder:
+    """`model` seen through the decoding protocol (an nn.Module's attributes are untyped)."""
+    return cast(Decoder, model)
 
 
 @dataclass
@@ -126,7 +132,8 @@ def prefill_sources(model: nn.Module, sources: list[list[int]]) -> Start:
     <pad> into (B, S), with their lengths, through `model.prefill(src, src_lengths)`."""
     S = max((len(s) for s in sources), default=0)
     src = torch.tensor([s + [PAD_ID] * (S - len(s)) for s in sources], dtype=torch.long)
-    return model.prefill(src.view(len(sources), S), torch.tensor([len(s) for s in sources]))
+    return _decoder(model).prefill(src.view(len(sources), S),
+                                   torch.tensor([len(s) for s in sources]))
 
 
 def _start(model: nn.Module, prompts: Prompts, condition: Tensor | None) -> Start:
@@ -229,7 +236,7 @@ def _greedy_or_sample(
             done |= token == EOS_ID
             if bool(done.all()):
                 break
-        logits, state = model.step(token, state)
+        logits, state = _decoder(model).step(token, state)
     toks = torch.stack(tokens, 1) if tokens else torch.zeros(B, 0, dtype=torch.long)
     att = None
     if attention:
@@ -288,7 +295,7 @@ def beam_search(
     `max_new_tokens`, which early_stopping=False does."""
     single = isinstance(prompts, list) and bool(prompts) and isinstance(prompts[0], int)
     if single:
-        cond = None if condition is None else torch.tensor([int(condition)])  # type: ignore[arg-type]
+        cond = None if condition is None else torch.tensor([int(condition)])
         start = _start(model, [prompts], cond)  # type: ignore[list-item]
     else:
         cond = None if condition is None else torch.as_tensor(condition, dtype=torch.long)
@@ -303,7 +310,7 @@ def beam_search(
     out = _beam_rows(model, start, num_beams, max_new_tokens, length_penalty, early_stopping,
                      R, eos_id, return_attention)
     if single:  # the one-prompt form keeps its (ids, score) pairs
-        return [(h.tokens, h.score) for h in out[0]]  # type: ignore[misc]
+        return [(h.tokens, h.score) for h in out[0]]
     return out
 
 
@@ -315,7 +322,8 @@ def _beam_rows(
     B, V = logits.shape
     dtype = torch.promote_types(logits.dtype, torch.float32)
     # a model whose state is more than recurrent tensors says how its rows follow the beams
-    reorder = getattr(model, "reorder_state", None) or _select
+    reorder = cast(Callable[[State, Tensor], State],
+                   getattr(model, "reorder_state", None) or _select)
     src_len = _source_lengths(state)
     inf = float("inf")
     alive = list(range(B))  # the rows' sentences, in row order (each holds `width` rows)
@@ -379,7 +387,7 @@ def _beam_rows(
         if not alive or t == max_new_tokens - 1:
             break
         state = reorder(state, idx)
-        logits, state = model.step(new_tok[keep].view(-1), state)
+        logits, state = _decoder(model).step(new_tok[keep].view(-1), state)
     # hypotheses cut by max_new_tokens compete as they stand
     lp_cut = length_penalty_of(max_new_tokens, alpha)
     for i, b in enumerate(alive):
@@ -397,8 +405,8 @@ def _beam_rows(
 def _prefill(model: nn.Module, prompt: Tensor, condition: Tensor | None) -> Start:
     # unconditional models keep their one-argument prefill
     if condition is None:
-        return model.prefill(prompt)
-    return model.prefill(prompt, condition)
+        return _decoder(model).prefill(prompt)
+    return _decoder(model).prefill(prompt, condition)
 
 
 def _select(state: State | None, idx: Tensor) -> State | None:
@@ -407,7 +415,7 @@ def _select(state: State | None, idx: Tensor) -> State | None:
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(_select(s, idx) for s in state)  # type: ignore[return-value]
+        return tuple(cast(Tensor, _select(s, idx)) for s in state)
     return state.index_select(1 if state.dim() == 3 else 0, idx)
 
 

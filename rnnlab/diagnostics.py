@@ -31,7 +31,8 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,7 @@ from torch import Tensor, nn
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
 from rnnlab.models.base import LMBatch
+from rnnlab.models.cells import Cell, ElmanCell, GRUCell, LSTMCell
 from rnnlab.models.recurrent import Recurrent
 
 SATURATION = 0.95  # |tanh| above this has derivative 1 - h^2 < 0.1
@@ -63,7 +65,7 @@ def loop_copy(rnn: Recurrent) -> Recurrent:
         for layer in range(rnn.num_layers):
             for d in range(rnn.num_directions):
                 suffix = f"l{layer}" + ("_reverse" if d == 1 else "")
-                cell = copy.cells[layer * rnn.num_directions + d]
+                cell = cast(Cell, copy.cells[layer * rnn.num_directions + d])
                 w_ih, w_hh, b_ih, b_hh = (
                     getattr(fused, f"{name}_{suffix}")
                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -71,10 +73,10 @@ def loop_copy(rnn: Recurrent) -> Recurrent:
                 cell.weight_ih.copy_(w_ih)
                 cell.weight_hh.copy_(w_hh)
                 if rnn.mode == "rnn":
-                    cell.bias.copy_(b_ih + b_hh)
+                    cast(ElmanCell, cell).bias.copy_(b_ih + b_hh)
                 else:
-                    cell.bias_ih.copy_(b_ih)
-                    cell.bias_hh.copy_(b_hh)
+                    cast(GRUCell | LSTMCell, cell).bias_ih.copy_(b_ih)
+                    cast(GRUCell | LSTMCell, cell).bias_hh.copy_(b_hh)
     copy.train(rnn.training)
     return copy
 
@@ -85,7 +87,7 @@ def spectral(rnn: Recurrent) -> list[dict[str, dict[str, float]]]:
     cells = loop_copy(rnn).cells
     result = []
     for cell in cells:
-        w = cell.weight_hh.detach().double().cpu()  # (G*H, H)
+        w = cast(Cell, cell).weight_hh.detach().double().cpu()  # (G*H, H)
         blocks = w.chunk(len(BLOCK_NAMES[rnn.mode]), dim=0)  # G x (H, H)
         entry = {}
         for name, block in zip(BLOCK_NAMES[rnn.mode], blocks, strict=True):
@@ -98,12 +100,13 @@ def spectral(rnn: Recurrent) -> list[dict[str, dict[str, float]]]:
 
 
 def _gates(
-    mode: str, cell: nn.Module, xw: Tensor, h_prev: Tensor, h_t: Tensor
+    mode: str, cell: Cell, xw: Tensor, h_prev: Tensor, h_t: Tensor
 ) -> dict[str, Tensor]:
     """The gate activations of one step, recomputed from the step's input and states."""
     if mode == "rnn":
         return {"h": h_t}
-    hw = F.linear(h_prev, cell.weight_hh, cell.bias_hh if mode == "gru" else None)  # (B, G*H)
+    gated = cast(GRUCell | LSTMCell, cell)
+    hw = F.linear(h_prev, gated.weight_hh, gated.bias_hh if mode == "gru" else None)  # (B, G*H)
     if mode == "gru":
         x_r, x_z, x_n = xw.chunk(3, dim=-1)
         h_r, h_z, h_n = hw.chunk(3, dim=-1)
@@ -165,7 +168,7 @@ def recurrent_gradient_flow(
             g_k = grads[1 + k * T: 1 + (k + 1) * T]
             curve = torch.stack([norms(g, h) for g, h in zip(g_k, trace, strict=True)])  # (T,)
             hs_k = torch.stack([h.detach() for h in trace], dim=1)  # (B, T, H) in step order
-            cell = loop.cells[k]
+            cell = cast(Cell, loop.cells[k])
             with torch.no_grad():
                 xw = cell.project(layer_in, feedback if layer == 0 else None)  # (B, T, G*H)
                 if d == 1:
@@ -173,7 +176,7 @@ def recurrent_gradient_flow(
                 else:
                     curve_t = curve
                 h_prev = torch.cat([torch.zeros_like(hs_k[:, :1]), hs_k[:, :-1]], dim=1)
-                sat_steps = {name: [] for name in GATE_NAMES[loop.mode]}
+                sat_steps: dict[str, list[Tensor]] = {name: [] for name in GATE_NAMES[loop.mode]}
                 for t in range(T):
                     gates = _gates(loop.mode, cell, xw[:, t], h_prev[:, t], hs_k[:, t])
                     for name, a in gates.items():
@@ -228,12 +231,13 @@ def gradient_flow(model: nn.Module, batch: LMBatch) -> dict[str, Any]:
             "of equal-length sequences (lengths=None)"
         )
     with torch.no_grad():
-        emb = model.embedding(inputs)  # (B, T, E)
+        emb = cast(nn.Module, model.embedding)(inputs)  # (B, T, E)
     feedback = inputs if getattr(model, "hparams", {}).get("feedback") else None
 
     def final_loss(out: Tensor) -> Tensor:
-        logits = model.logits(out[:, -1]) if hasattr(model, "logits") else model.head(
-            out[:, -1])  # (B, V)
+        head = (cast(Callable[[Tensor], Tensor], model.logits) if hasattr(model, "logits")
+                else cast(nn.Module, model.head))
+        logits = head(out[:, -1])  # (B, V)
         return F.cross_entropy(logits, targets[:, -1], ignore_index=IGNORE_INDEX,
                                reduction="sum")
 
@@ -262,7 +266,7 @@ def grad_norms(parameters: Iterable[tuple[str, nn.Parameter]]) -> dict[str, floa
 
 
 # -- output ----------------------------------------------------------------------------------
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -329,9 +333,10 @@ def plot_curves(
         ax.plot(xs, ys, label=name, **(styles or {}).get(name, {}))
     if logy:
         ax.set_yscale("log")
-        if any(v < floor for c in curves.values() for v in c):
-            ax.axhline(floor, color="gray", lw=0.5)
-            ax.text(xstep, floor * 3, "below 1e-30 of the top, or exactly 0", fontsize=6)
+        low = cast(float, floor)  # set above under logy
+        if any(v < low for c in curves.values() for v in c):
+            ax.axhline(low, color="gray", lw=0.5)
+            ax.text(xstep, low * 3, "below 1e-30 of the top, or exactly 0", fontsize=6)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

@@ -34,9 +34,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, cast
 
 from rnnlab.errors import RnnlabError
+
+if TYPE_CHECKING:  # torch is imported where it is used: env_rank runs without it
+    from torch import Tensor, nn
+
+    from rnnlab.models.base import State
+
+BatchT = TypeVar("BatchT", bound=NamedTuple)  # a batch NamedTuple of rnnlab.models.base
+# (batch, carried state) -> (mean loss, final state): the trainer's training forward
+Forward = Callable[[Any, "State | None"], "tuple[Tensor, State | None]"]
 
 DEVICES = ("cpu", "cuda")
 
@@ -100,7 +110,7 @@ class Dist:
         td.all_reduce(t, op=td.ReduceOp.MAX)
         return float(t.item())
 
-    def broadcast(self, obj: Any) -> Any:
+    def broadcast(self, obj: object) -> Any:
         """Rank 0's `obj` on every rank (pickled: checkpoints, error messages)."""
         if not self.active:
             return obj
@@ -111,7 +121,7 @@ class Dist:
         return box[0]
 
     # -- the carried TBPTT state: B_r rows here, all B rows in a checkpoint ---------------
-    def gather_state(self, state: Any) -> Any:
+    def gather_state(self, state: State | None) -> State | None:
         """Every rank's rows of `state`, concatenated in rank order (on every rank)."""
         if not self.active or state is None:
             return state
@@ -122,7 +132,7 @@ class Dist:
         real = [s for ok, s in parts if ok]
         return _cat_rows(real) if real else parts[0][1]
 
-    def split_state(self, state: Any) -> Any:
+    def split_state(self, state: State | None) -> State | None:
         """This rank's rows of a state that holds all B rows (a checkpoint's carry)."""
         if state is None:
             return None
@@ -147,7 +157,7 @@ def current() -> Dist:
     return _CURRENT
 
 
-def _timeout_error(signum: int, frame: Any) -> None:
+def _timeout_error(signum: int, frame: FrameType | None) -> None:
     raise RnnlabError(f"rank {_CURRENT.rank} was stopped by torchrun (signal {signum}): another "
                       "rank failed or was killed. The checkpoints written so far are intact: "
                       "run the same command with --resume to continue")
@@ -254,34 +264,35 @@ def row_range(rows: int, rank: int, world: int) -> tuple[int, int]:
     return lo, lo + q + (rank < r)
 
 
-def _batch_dim(t: Any) -> int:
+def _batch_dim(t: Tensor) -> int:
     # recurrent states are (L, B, H); window states, class vectors and batches are (B, ...)
     return 1 if t.dim() == 3 else 0
 
 
-def _rows_of(t: Any, rank: int, world: int) -> Any:
+def _rows_of(t: Tensor, rank: int, world: int) -> Tensor:
     d = _batch_dim(t)
     lo, hi = row_range(t.shape[d], rank, world)
     return t.narrow(d, lo, hi - lo) if hi > lo else t.narrow(d, 0, 1)
 
 
-def _map(state: Any, fn: Callable[[Any], Any]) -> Any:
+def _map(state: State, fn: Callable[[Tensor], Tensor]) -> State:
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
 
 
-def _to_cpu(state: Any) -> Any:
+def _to_cpu(state: State) -> State:
     return _map(state, lambda t: t.detach().cpu())
 
 
-def _cat_rows(parts: list[Any]) -> Any:
+def _cat_rows(parts: list[State]) -> State:
     import torch
 
     if isinstance(parts[0], tuple):
-        return tuple(_cat_rows([p[i] for p in parts]) for i in range(len(parts[0])))
-    return torch.cat(parts, dim=_batch_dim(parts[0]))
+        return tuple(cast("Tensor", _cat_rows([p[i] for p in parts]))
+                     for i in range(len(parts[0])))
+    return torch.cat(cast("list[Tensor]", parts), dim=_batch_dim(parts[0]))
 
 
-def shard_batch(batch: Any, rank: int, world: int) -> tuple[Any, bool]:
+def shard_batch(batch: BatchT, rank: int, world: int) -> tuple[BatchT, bool]:
     """(rank `rank`'s rows of a batch NamedTuple, whether they are real). Every tensor field
     with B rows is cut (inputs, targets, lengths, labels ...) but the batch's
     `shared_fields`; flags stay. An empty share is row 0, to be trained with weight 0."""
@@ -297,7 +308,7 @@ def shard_batch(batch: Any, rank: int, world: int) -> tuple[Any, bool]:
     return batch._replace(**fields), real
 
 
-def to_device(batch: Any, device: str) -> Any:
+def to_device(batch: BatchT, device: str) -> BatchT:
     import torch
 
     if device == "cpu":
@@ -306,12 +317,20 @@ def to_device(batch: Any, device: str) -> Any:
                              if isinstance(v, torch.Tensor)})
 
 
+class Source(Protocol):
+    """A batch source (rnnlab.trainer.BatchSource) of batch NamedTuples."""
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[NamedTuple]: ...
+
+    def __len__(self) -> int: ...
+
+
 class Sharded:
     """A batch source that yields this rank's rows of every batch of `source` (on the
     session's device). `train`: an empty share becomes a weight-0 stand-in (every rank steps
     in lockstep); otherwise it is skipped (validation adds nothing for it)."""
 
-    def __init__(self, source: Any, dist: Dist, train: bool) -> None:
+    def __init__(self, source: Source, dist: Dist, train: bool) -> None:
         self.source, self.dist, self.train = source, dist, train
 
     def __len__(self) -> int:
@@ -320,7 +339,7 @@ class Sharded:
     def __getattr__(self, name: str) -> Any:  # num_tokens, num_examples ... of the source
         return getattr(self.source, name)
 
-    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[Any]:
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[NamedTuple]:
         d = self.dist
         for batch in self.source.epoch(epoch, start):
             part, real = shard_batch(batch, d.rank, d.world)
@@ -332,7 +351,7 @@ class Sharded:
 
 
 # -- DDP ----------------------------------------------------------------------------------
-def loss_weight(model: Any, batch: Any) -> float:
+def loss_weight(model: nn.Module, batch: NamedTuple) -> float:
     """n_r: what this rank's mean loss averages over. A model may say (`loss_weight(batch)`);
     else real targets of integer `targets` (LM, conditional, tagging, pairs), else the class
     weights (or count) of `labels`, else rows (forecast windows: a fixed count per row)."""
@@ -353,7 +372,7 @@ def loss_weight(model: Any, batch: Any) -> float:
     return float(batch[0].shape[0])
 
 
-def ddp_forward(model: Any, fwd: Callable, dist: Dist) -> Callable:
+def ddp_forward(model: nn.Module, fwd: Forward, dist: Dist) -> Forward:
     """`fwd(batch, state) -> (mean loss, state)` run through DistributedDataParallel, its loss
     scaled by W n_r / N so DDP's average of gradients is the whole batch's gradient."""
     from torch import nn
@@ -364,13 +383,14 @@ def ddp_forward(model: Any, fwd: Callable, dist: Dist) -> Callable:
             super().__init__()
             self.model = model
 
-        def forward(self, batch: Any, state: Any, scale: float) -> tuple[Any, Any]:
+        def forward(self, batch: NamedTuple, state: State | None, scale: float
+                    ) -> tuple[Tensor, State | None]:
             loss, new_state = fwd(batch, state)
             return loss * scale, new_state  # scaled in the loss's dtype (float64 stays exact)
 
     ddp = DDP(LossStep(), device_ids=None if dist.device == "cpu" else [dist.local_rank])
 
-    def step(batch: Any, state: Any) -> tuple[Any, Any]:
+    def step(batch: NamedTuple, state: State | None) -> tuple[Tensor, State | None]:
         n = 0.0 if dist.empty_shard else loss_weight(model, batch)
         (total,) = dist.all_sum([n])
         return ddp(batch, state, dist.world * n / total if total > 0 else 0.0)
@@ -378,7 +398,7 @@ def ddp_forward(model: Any, fwd: Callable, dist: Dist) -> Callable:
     return step
 
 
-def global_loss(dist: Dist, scaled: Any) -> float:
+def global_loss(dist: Dist, scaled: Tensor) -> float:
     """The whole batch's mean loss from each rank's scaled loss: sum_r (W n_r / N) mean_r / W."""
     if not dist.active:
         return float(scaled.item())

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from rnnlab.distributed import sum_across_ranks
 from rnnlab.losses import count_targets, masked_cross_entropy
-from rnnlab.models.base import LMBatch, State, detach_state
+from rnnlab.models.base import LMBatch, SeriesBatch, State, detach_state
+
+if TYPE_CHECKING:
+    from rnnlab.models.forecaster import Forecaster
 
 
 def nll_to_metrics(total_nll: float, tokens: int) -> dict[str, float | int]:
@@ -60,19 +64,19 @@ def evaluate(model: nn.Module, batches: Iterable[LMBatch]) -> dict[str, float | 
 # seasonal naive forecast y_t = y_{t-m}, so 1.0 means "as good as seasonal naive in sample".
 
 
-def forecast_mae(y: Iterable, y_hat: Iterable) -> float:
+def forecast_mae(y: Iterable[float], y_hat: Iterable[float]) -> float:
     import numpy as np
 
     return float(np.mean(np.abs(np.asarray(y, float) - np.asarray(y_hat, float))))
 
 
-def forecast_rmse(y: Iterable, y_hat: Iterable) -> float:
+def forecast_rmse(y: Iterable[float], y_hat: Iterable[float]) -> float:
     import numpy as np
 
     return float(np.sqrt(np.mean((np.asarray(y, float) - np.asarray(y_hat, float)) ** 2)))
 
 
-def mase_scale(in_sample: Iterable, season: int = 1) -> float:
+def mase_scale(in_sample: Iterable[float], season: int = 1) -> float:
     """mean |y_t - y_{t-m}| over the in-sample part (m = season; m = 1 is the naive error)."""
     import numpy as np
 
@@ -82,7 +86,7 @@ def mase_scale(in_sample: Iterable, season: int = 1) -> float:
     return float(np.mean(np.abs(a[season:] - a[:-season])))
 
 
-def forecast_errors(y: Iterable, y_hat: Iterable, scale: float) -> dict[str, float]:
+def forecast_errors(y: Iterable[float], y_hat: Iterable[float], scale: float) -> dict[str, float]:
     """{"mae", "rmse", "mase"} of forecasts against actuals; `scale` from `mase_scale`."""
     mae = forecast_mae(y, y_hat)
     return {"mae": mae, "rmse": forecast_rmse(y, y_hat),
@@ -90,14 +94,18 @@ def forecast_errors(y: Iterable, y_hat: Iterable, scale: float) -> dict[str, flo
 
 
 @torch.no_grad()
-def window_forecast_errors(model: nn.Module, batches: Iterable) -> dict[str, float]:
+def window_forecast_errors(model: nn.Module, batches: Iterable[SeriesBatch]
+                           ) -> dict[str, float]:
     """{"mae", "rmse"} of `model.forecast` over every window of `batches` (SeriesBatch), in
     the windows' (scaled) units, the horizon being the width of their targets."""
     was_training = model.training
     model.eval()
-    abs_err, sq_err, count = 0.0, 0.0, 0
+    abs_err, sq_err = 0.0, 0.0
+    count: float = 0  # an int until the sums across ranks
     for batch in batches:
-        err = model.forecast(batch.inputs, batch.targets.shape[1]) - batch.targets  # (B, H)
+        targets = cast(Tensor, batch.targets)  # validation windows have targets
+        forecast = cast("Forecaster", model).forecast  # a model with `forecast`
+        err = forecast(batch.inputs, targets.shape[1]) - targets  # (B, H)
         abs_err += float(err.abs().sum())
         sq_err += float((err**2).sum())
         count += err.numel()
@@ -139,3 +147,12 @@ def classification_report(
     return {"accuracy": sum(cm[i][i] for i in range(k)) / n if n else 0.0,
             "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0, "examples": n,
             "per_class": per_class, "confusion": cm}
+
+
+def confusion_text(cm: list[list[int]], labels: list[str]) -> str:
+    """A confusion matrix as text: rows are true labels, columns predicted ones."""
+    w = max(6, *(len(x) for x in labels))
+    head = " " * w + " " + " ".join(f"{x[:w]:>{w}}" for x in labels)
+    rows = [f"{labels[i]:<{w}} " + " ".join(f"{c:>{w}}" for c in row) for i, row in
+            enumerate(cm)]
+    return "true \\ predicted\n" + head + "\n" + "\n".join(rows) + "\n"

@@ -10,6 +10,7 @@ from rnnlab.errors import RnnlabError
 
 if TYPE_CHECKING:
     import numpy as np
+    from matplotlib.figure import Figure
 
 
 def plot_history(metrics_jsonl: Path, png: Path) -> None:
@@ -86,7 +87,7 @@ def plot_confusion(cm: list[list[int]], labels: list[str], png: Path) -> None:
     for i in range(k):
         for j in range(k):
             if a[i, j]:
-                ax.text(j, i, int(a[i, j]), ha="center", va="center", fontsize=6,
+                ax.text(j, i, str(int(a[i, j])), ha="center", va="center", fontsize=6,
                         color="white" if rows[i, j] > 0.5 else "black")
     fig.tight_layout()
     _save(fig, png)
@@ -145,7 +146,7 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
     _save(fig, png)
 
 
-def _save(fig, png: Path) -> None:
+def _save(fig: Figure, png: Path) -> None:
     """Write the figure (its folder made if missing, as every other output is) and free it."""
     import matplotlib.pyplot as plt
 

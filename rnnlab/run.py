@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -31,12 +30,16 @@ from rnnlab.checkpoint import (
     resolve,
     save_checkpoint,
 )
+from rnnlab.config import RunConfig
+from rnnlab.distributed import Dist
 from rnnlab.errors import PeerError, RnnlabError
-from rnnlab.tasks import RunConfig, check_command, config_from_dict, get_task, monitor_of, validate
-from rnnlab.tasks.base import Loaded, Prepared
+from rnnlab.runconfig import check_command, config_from_dict, monitor_of, validate
+from rnnlab.tasks import get_task
+from rnnlab.tasks.base import Loaded, Prepared, Task
 from rnnlab.trainer import History, Trainer
 
 Event = Callable[[dict[str, Any]], None]
+Payload = dict[str, Any]  # a checkpoint's contents (rnnlab.checkpoint)
 
 
 def load(run: str | Path, command: str | None = None) -> Loaded:
@@ -59,7 +62,7 @@ class TrainResult:
     seconds: float  # training (or counting) only; since the resume on a resumed run
 
 
-def _task_of(task: str | ModuleType, cfg: RunConfig) -> ModuleType:
+def _task_of(task: str | Task, cfg: RunConfig) -> Task:
     t = get_task(task) if isinstance(task, str) else task
     if cfg.task != t.NAME:
         raise RnnlabError(f"the config is for task {cfg.task!r}, not {t.NAME!r}; build it "
@@ -68,7 +71,7 @@ def _task_of(task: str | ModuleType, cfg: RunConfig) -> ModuleType:
 
 
 def train(
-    task: str | ModuleType,
+    task: str | Task,
     cfg: RunConfig,
     out: Path,
     resume: bool = False,
@@ -96,7 +99,7 @@ def train(
                 runlock.release(out)
 
 
-def _open(out: Path, resume: bool, t: ModuleType, dist: Any) -> dict | None:
+def _open(out: Path, resume: bool, t: Task, dist: Dist) -> Payload | None:
     """Rank 0 (or the one process) locks `out` and checks it (new, or --resume); the outcome
     (the checkpoint to resume from, or the error) reaches every rank."""
     from rnnlab import runlock
@@ -105,7 +108,7 @@ def _open(out: Path, resume: bool, t: ModuleType, dist: Any) -> dict | None:
         kind, value = dist.broadcast(None)
         if kind == "error":
             raise PeerError(value)
-        return value
+        return cast(Payload | None, value)
     try:
         runlock.acquire(out)  # before the check: two writers never both pass it
         payload = open_run(out, resume)
@@ -120,8 +123,8 @@ def _open(out: Path, resume: bool, t: ModuleType, dist: Any) -> dict | None:
     return payload
 
 
-def _train(t: ModuleType, cfg: RunConfig, out: Path, work: Path, payload: dict | None,
-           on_event: Event | None, on_ready: Event | None, dist: Any) -> TrainResult:
+def _train(t: Task, cfg: RunConfig, out: Path, work: Path, payload: Payload | None,
+           on_event: Event | None, on_ready: Event | None, dist: Dist) -> TrainResult:
     import torch
 
     prepared = t.prepare(cfg, work, payload)
@@ -142,7 +145,7 @@ def _train(t: ModuleType, cfg: RunConfig, out: Path, work: Path, payload: dict |
     extra = {"task": t.NAME, "config": cfg.to_dict(), **prepared.artifacts}
     trainer = Trainer(cfg.train, out if dist.writer else None, on_event, extra,
                       eval_fn=t.validate, monitor=monitor_of(cfg), dist=dist,
-                      eval_at_start=getattr(t, "EVAL_AT_START", False))
+                      eval_at_start=t.EVAL_AT_START)
     t0 = time.perf_counter()
     if counted:
         model.fit_counts(prepared.counts)
@@ -161,8 +164,8 @@ def _train(t: ModuleType, cfg: RunConfig, out: Path, work: Path, payload: dict |
     return TrainResult(model, history, t.finish(cfg, prepared, model, out), prepared, seconds)
 
 
-def _fit(trainer: Trainer, model: nn.Module, prepared: Prepared, payload: dict | None,
-         out: Path | None, on_event: Event | None, dist: Any) -> History:
+def _fit(trainer: Trainer, model: nn.Module, prepared: Prepared, payload: Payload | None,
+         out: Path | None, on_event: Event | None, dist: Dist) -> History:
     """Trainer.fit with every evaluation appended to metrics.jsonl as it happens (rank 0);
     under torchrun (or on a GPU) the batch sources are this rank's shards."""
     from rnnlab.distributed import Sharded

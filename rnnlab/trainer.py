@@ -10,12 +10,13 @@ Progress goes to a callback: no printing here.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -28,10 +29,24 @@ from rnnlab.metrics import evaluate
 from rnnlab.models.base import State, detach_state
 
 
+class Batch(Protocol):
+    """A batch NamedTuple of models/base.py (LMBatch, SeriesBatch, ...): the trainer reads
+    `reset` only (whether the recurrent state starts empty); the model reads the rest."""
+
+    @property
+    def reset(self) -> bool: ...
+
+
 class BatchSource(Protocol):
-    def epoch(self, epoch: int = 0, start: int = 0): ...
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]: ...
 
     def __len__(self) -> int: ...
+
+
+# (batch, carried state) -> (mean loss, final state): one training forward
+LossFn = Callable[[Batch, State | None], tuple[torch.Tensor, State | None]]
+# (model, validation batches) -> figures: the default reads LMBatches (metrics.evaluate)
+EvalFn = Callable[[nn.Module, Any], dict[str, Any]]
 
 
 @dataclass
@@ -82,9 +97,21 @@ def lr_factor(cfg: TrainConfig, step: int, progress: float, steps_per_epoch: int
 PRECISIONS = ("fp32", "bf16", "bf16-head")
 
 
-def make_loss_fn(
-    model: nn.Module, cfg: TrainConfig, dist: Dist | None = None
-) -> Callable[[Any, State | None], tuple[torch.Tensor, State | None]]:
+@functools.cache
+def bf16_lstm_supported() -> bool:
+    """Whether this CPU's torch runs an LSTM under bfloat16 autocast. oneDNN's LSTM kernel
+    needs native bf16 instructions (AVX512-BF16 / AMX); elsewhere it fails with "could not
+    create a primitive descriptor", so --precision bf16 is offered only where it runs."""
+    lstm = nn.LSTM(4, 4, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lstm(torch.zeros(1, 2, 4))
+    except RuntimeError:
+        return False
+    return True
+
+
+def make_loss_fn(model: nn.Module, cfg: TrainConfig, dist: Dist | None = None) -> LossFn:
     """(batch, state) -> (loss, final state) of one training forward, with the speed options:
     `fused_loss` uses the model's own `loss(batch, state)` (no (B, T, V) logits), `precision`
     "bf16" autocasts the forward (weights, their gradients and the loss stay float32),
@@ -108,21 +135,27 @@ def make_loss_fn(
     if cfg.fused_loss or getattr(model, "trains_by_loss", False):
         head = torch.bfloat16 if cfg.precision == "bf16-head" else None
 
-        def fwd(batch, state):
-            return model.loss(batch, state, head)  # type: ignore[operator]
+        def fwd(batch: Batch, state: State | None) -> tuple[torch.Tensor, State | None]:
+            return model.loss(batch, state, head)  # type: ignore[operator,no-any-return]
     else:
-        def fwd(batch, state):
+        def fwd(batch: Batch, state: State | None) -> tuple[torch.Tensor, State | None]:
             out = model(batch, state)
             return out.loss, out.state
+    forward: LossFn = fwd
     if cfg.compile:
-        fwd = torch.compile(fwd)
+        forward = torch.compile(forward)
     if dist is not None and dist.active:  # torchrun: gradients averaged over the ranks
-        fwd = ddp_forward(model, fwd, dist)
+        forward = ddp_forward(model, forward, dist)
     bf16 = cfg.precision == "bf16"
+    if bf16 and not bf16_lstm_supported() and any(
+            isinstance(m, nn.LSTM) for m in model.modules()):
+        raise RnnlabError(
+            "--precision bf16: this CPU's torch cannot run an LSTM in bfloat16 (no native "
+            "bf16 instructions); use --precision fp32, or a GRU or RNN model")
 
-    def loss_fn(batch, state):
+    def loss_fn(batch: Batch, state: State | None) -> tuple[torch.Tensor, State | None]:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss, new_state = fwd(batch, state)
+            loss, new_state = forward(batch, state)
         if bf16 and new_state is not None:  # carry the state (the LSTM's c) in full precision
             new_state = (tuple(s.float() for s in new_state) if isinstance(new_state, tuple)
                          else new_state.float())
@@ -149,7 +182,7 @@ class Trainer:
         out_dir: Path | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         extra_payload: dict[str, Any] | None = None,
-        eval_fn: Callable[[nn.Module, Any], dict[str, Any]] = evaluate,
+        eval_fn: EvalFn = evaluate,
         monitor: str = "nll",
         dist: Dist | None = None,
         eval_at_start: bool = False,
@@ -170,7 +203,7 @@ class Trainer:
         """A checkpoint of `model` with this run's extra payload."""
         return {
             "model_class": type(model).__name__,
-            "hparams": dict(model.hparams),
+            "hparams": dict(cast(dict[str, Any], model.hparams)),
             "model_state": model.state_dict(),
             **self.extra,
             **more,
@@ -194,7 +227,7 @@ class Trainer:
         return _Fit(self, model, train, val, resume).run()
 
     def _step(
-        self, model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, batch: Any,
+        self, model: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, batch: Batch,
         state: State | None, pos: _Position, total: int, seconds: Callable[[], float],
         steps_per_epoch: int,
     ) -> tuple[float, State | None, float]:

@@ -20,7 +20,7 @@ def names_file(tmp_path: Path) -> Path:
     if NAMES.is_file():
         lines = NAMES.read_text().splitlines()[:300]
     else:
-        from rnnlab.datasets import embedded_names
+        from rnnlab.data.readers import embedded_names
 
         lines = [n.lower() for n in embedded_names()[:300]]
     p = tmp_path / "names.txt"

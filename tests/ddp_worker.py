@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.batching import BpttStream, PaddedBatches
 from rnnlab.config import TrainConfig
+from rnnlab.data.batching import BpttStream, PaddedBatches
 from rnnlab.models.lm import RecurrentLM
 
 STEPS = 2
@@ -36,7 +36,7 @@ def build(case: str):
 def validation_cases():
     """(name, validate function, model, batch source) of sharded validations: rows split
     unevenly (3 stream rows, last padded batch of 2 lines, 5 labeled examples in 3s)."""
-    from rnnlab.batching import ClassBatches
+    from rnnlab.data.batching import ClassBatches
     from rnnlab.metrics import evaluate
     from rnnlab.models.classifier import SequenceClassifier
     from rnnlab.tasks.classify import validate

@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab import numpy_bptt as nb
 from rnnlab.diagnostics import (
     grad_norms,
     gradient_flow,
@@ -23,6 +22,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.models.base import LMBatch
 from rnnlab.models.lm import RecurrentLM
 from rnnlab.models.recurrent import Recurrent
+from rnnlab.reference import numpy_bptt as nb
 
 B, T, V, H = 4, 12, 7, 5
 

@@ -80,7 +80,7 @@ def test_row_ranges_cover_every_row_once() -> None:
 
 
 def test_shard_batch_cuts_every_batch_field_and_marks_empty_shares() -> None:
-    from rnnlab.batching import pad_batch
+    from rnnlab.data.batching import pad_batch
 
     b = pad_batch([[5, 6, 7], [8], [9, 9]])  # (3, 4)
     part, real = shard_batch(b, 1, 2)
@@ -91,7 +91,7 @@ def test_shard_batch_cuts_every_batch_field_and_marks_empty_shares() -> None:
 
 
 def test_sharded_validation_skips_empty_shares_and_training_keeps_them() -> None:
-    from rnnlab.batching import PaddedBatches
+    from rnnlab.data.batching import PaddedBatches
 
     src = PaddedBatches([[5]] * 5, 2, shuffle=False)  # batches of 2, 2, 1
     d = Dist(rank=1, world=2)

@@ -1,21 +1,23 @@
-"""Trainer: TBPTT carries a detached state in sequential partitioning and resets it in
-random partitioning; schedules; stopping rules; evaluation sums per token."""
+"""rnnlab/trainer.py: TBPTT carries a detached state in sequential partitioning and resets
+it in random partitioning; schedules; stopping rules; stream evaluation; the training loss
+with the speed options (fused loss, bf16) against the plain fp32 one."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from rnnlab.batching import BpttStream, PaddedBatches
 from rnnlab.config import TrainConfig
-from rnnlab.losses import masked_cross_entropy
+from rnnlab.data.batching import BpttStream, PaddedBatches
+from rnnlab.losses import IGNORE_INDEX, masked_cross_entropy
 from rnnlab.metrics import evaluate
 from rnnlab.models.base import LMBatch, Output
 from rnnlab.models.lm import RecurrentLM
-from rnnlab.trainer import Trainer, lr_factor
+from rnnlab.trainer import Trainer, lr_factor, make_loss_fn
 
 
 class Spy(nn.Module):
@@ -75,23 +77,6 @@ def test_early_stopping_and_best_checkpoint(tmp_path) -> None:
     assert min(vals) == hist.best_val and vals[-1] > hist.best_val
 
 
-def test_evaluate_sums_per_token_not_per_batch() -> None:
-    torch.manual_seed(1)
-    model = RecurrentLM(9, "lstm", 4, 8).eval()
-    seqs = [[4, 5, 6, 7, 8], [5], [6, 7]]
-    m = evaluate(model, PaddedBatches(seqs, 2, shuffle=False).epoch(0))
-    total, n = 0.0, 0
-    for s in seqs:
-        x = torch.tensor([[2, *s]])
-        y = torch.tensor([[*s, 3]])
-        with torch.no_grad():
-            logp = torch.log_softmax(model(LMBatch(x, y, None, True)).logits[0], -1)
-        total -= float(logp[torch.arange(len(s) + 1), y[0]].sum())
-        n += len(s) + 1
-    assert m["tokens"] == n == 11
-    assert math.isclose(m["nll"], total / n, rel_tol=1e-6)
-
-
 def test_stream_evaluation_equals_one_long_forward() -> None:
     torch.manual_seed(2)
     model = RecurrentLM(9, "lstm", 4, 8).eval()
@@ -105,8 +90,8 @@ def test_stream_evaluation_equals_one_long_forward() -> None:
 
 
 def test_eval_stream_scores_every_token_once_and_equals_one_row_with_full_warmup() -> None:
-    from rnnlab.batching import EvalStream, lm_batches
     from rnnlab.config import TrainConfig
+    from rnnlab.data.batching import EvalStream, lm_batches
 
     torch.manual_seed(0)
     ids = torch.randint(4, 20, (301,)).numpy()
@@ -121,3 +106,40 @@ def test_eval_stream_scores_every_token_once_and_equals_one_row_with_full_warmup
     assert short["tokens"] == 300 and abs(short["nll"] - exact["nll"]) < 0.05
     one = EvalStream(ids[:2], 5, 8, 8)  # two tokens: one target, one row
     assert evaluate(model, one.epoch(0))["tokens"] == 1
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_fused_loss_equals_plain_loss_and_gradients(tie) -> None:
+    torch.manual_seed(0)
+    model = RecurrentLM(300, "lstm", 16, 16, 2, tie_weights=tie)
+    x = torch.randint(0, 300, (3, 200))  # 600 rows: several LinearCE chunks
+    y = torch.randint(0, 300, (3, 200))
+    y[1, 150:] = IGNORE_INDEX  # padding is skipped in both
+    batch = LMBatch(x, y, None, True)
+    plain = model(batch).loss
+    g_plain = torch.autograd.grad(plain, list(model.parameters()))
+    fused, _ = model.loss(batch)
+    g_fused = torch.autograd.grad(fused, list(model.parameters()))
+    assert fused.item() == pytest.approx(plain.item(), rel=1e-6)
+    for a, b in zip(g_plain, g_fused, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("precision", "fused"),
+                         [("bf16", False), ("bf16", True), ("bf16-head", True)])
+def test_bf16_training_loss_is_close_to_fp32(precision, fused) -> None:
+    from rnnlab.trainer import bf16_lstm_supported
+
+    if precision == "bf16" and not bf16_lstm_supported():
+        pytest.skip("this CPU's torch cannot run an LSTM under bf16 autocast")
+    torch.manual_seed(0)
+    model = RecurrentLM(500, "lstm", 32, 32, 2, init_range=0.1)
+    batch = LMBatch(torch.randint(0, 500, (4, 20)), torch.randint(0, 500, (4, 20)), None, True)
+    ref, _ = make_loss_fn(model, TrainConfig())(batch, None)
+    loss, state = make_loss_fn(model, TrainConfig(precision=precision, fused_loss=fused))(batch,
+                                                                                       None)
+    assert loss.dtype == torch.float32 and state[1].dtype == torch.float32
+    assert loss.item() == pytest.approx(ref.item(), rel=5e-3)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32
+               for p in model.parameters())

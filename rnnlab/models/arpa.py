@@ -28,14 +28,14 @@ the trie of each order is built into the tables (24 bytes per n-gram). Nothing i
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
 
+from rnnlab.data.tokenizers import BOS, BOS_ID, EOS, PAD_ID, SPECIALS, UNK
 from rnnlab.errors import RnnlabError, expect
-from rnnlab.models.ngram_counts import backoff_log_probs, lookup
-from rnnlab.tokenizers import BOS, BOS_ID, EOS, PAD_ID, SPECIALS, UNK
+from rnnlab.models.ngram_counts import Table, backoff_log_probs, lookup
 
 ARPA_NAMES = {BOS: "<s>", EOS: "</s>", UNK: "<unk>"}
 FROM_ARPA = {"<s>": BOS, "</s>": EOS, "<unk>": UNK}
@@ -43,7 +43,6 @@ LN10 = float(np.log(10.0))
 ZERO_LOG10 = -99.0
 WRITE_ROWS = 2**16  # n-grams formatted per chunk: a few MB of strings at any model size
 
-Table = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class HasTables(Protocol):
@@ -69,7 +68,7 @@ def write_arpa_tables(tables: list[Table], path: str, itos: Sequence[str]) -> No
     expect(len(itos) == V, f"itos must have vocab_size={V} entries, got {len(itos)}")
     names = np.array([ARPA_NAMES.get(t, t) for t in itos], dtype=object)
 
-    def chunks(n: int):
+    def chunks(n: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(rows, tokens (R, n), kept mask) over table n, <pad> n-grams dropped: <pad> is not
         a word; n-grams over <s> only (add-k/mle contexts) stay as contexts."""
         for s in range(0, len(tables[n - 1][0]), WRITE_ROWS):
@@ -186,7 +185,7 @@ def read_arpa(path: str) -> tuple[list[Table], list[str]]:
     return tables, itos
 
 
-def _add_missing_prefixes(raw: list) -> None:
+def _add_missing_prefixes(raw: list[Table]) -> None:
     """Pruned (SRILM) files may hold "a b c" without "a b"; add such prefixes, probability
     NaN until computed, so that the trie of every order is prefix-closed."""
     for n in range(len(raw), 1, -1):
@@ -206,7 +205,7 @@ def _add_missing_prefixes(raw: list) -> None:
             )
 
 
-def _unigram_table(entry: tuple, V: int) -> Table:
+def _unigram_table(entry: Table, V: int) -> Table:
     toks, lp, bow = entry
     logp = np.full(V, -np.inf)
     logbow = np.zeros(V)
@@ -216,7 +215,7 @@ def _unigram_table(entry: tuple, V: int) -> Table:
     return np.arange(V, dtype=np.int64), logp, logbow
 
 
-def _find(tables: list, toks: np.ndarray, V: int) -> np.ndarray:
+def _find(tables: list[Table], toks: np.ndarray, V: int) -> np.ndarray:
     """Index of each n-gram toks (M, n) in tables[n-1], -1 if absent."""
     idx = toks[:, 0].copy()
     for j in range(1, toks.shape[1]):

@@ -21,7 +21,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from rnnlab.tokenizers import PAD_ID, UNK_ID
+from rnnlab.data.tokenizers import PAD_ID, UNK_ID
 
 # A recurrent state: (L, B, H) for Elman/GRU, (h, c) for LSTM; window models keep the last
 # tokens (B, context); any model may use a tuple of tensors.
@@ -68,6 +68,16 @@ class Generative(Protocol):
     def step(self, token: Tensor, state: State | None) -> tuple[Tensor, State | None]: ...
 
 
+class Decoder(Protocol):
+    """The decoding protocol as callers type it (rnnlab.decoding, the ONNX export): a
+    conditional model's and an encoder-decoder's `prefill` take a second tensor (the class,
+    or the source lengths)."""
+
+    def prefill(self, prompt: Tensor, extra: Tensor = ..., /) -> tuple[Tensor, State]: ...
+
+    def step(self, token: Tensor, state: State) -> tuple[Tensor, State]: ...
+
+
 @runtime_checkable
 class CountModel(Protocol):
     """A model estimated by counting: `fit_counts` replaces gradient training."""
@@ -108,9 +118,11 @@ class TagBatch(NamedTuple):
     tags: Tensor | None  # (B, T) int64 tag ids, IGNORE_INDEX on padding; None to predict
     reset: bool = True  # every sentence starts from an empty state
 
-    # rows of forms, not of sentences: a rank's share of the batch keeps them whole
-    # (distributed.shard_batch), since its `forms` index them
-    shared_fields = ("chars", "char_lengths")
+
+# rows of forms, not of sentences: a rank's share of the batch keeps them whole
+# (distributed.shard_batch), since its `forms` index them; set after the class so the type
+# checker still reads TagBatch as a NamedTuple (a class-body constant would be refused)
+TagBatch.shared_fields = ("chars", "char_lengths")  # type: ignore[attr-defined]
 
 
 class PairBatch(NamedTuple):

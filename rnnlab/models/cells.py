@@ -175,3 +175,4 @@ class LSTMCell(nn.Module):
 
 
 CELLS: dict[str, type[nn.Module]] = {"rnn": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
+Cell = ElmanCell | GRUCell | LSTMCell  # what a loop-path `Recurrent` holds in `cells`

@@ -35,6 +35,8 @@ masking it does not (a test pins logits alone == logits inside a padded batch).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -48,6 +50,8 @@ POOLS = ("last", "mean", "max", "attention")
 
 
 class SequenceClassifier(nn.Module):
+    class_weights: Tensor | None  # buffers (see __init__)
+    token_freq: Tensor
     def __init__(
         self,
         vocab_size: int,
@@ -77,7 +81,7 @@ class SequenceClassifier(nn.Module):
         if token_freq is not None and len(token_freq) != vocab_size:
             raise RnnlabError(f"token_freq needs one training count per token "
                               f"({vocab_size}), got {len(token_freq)}")
-        self.hparams = dict(
+        self.hparams: dict[str, Any] = dict(
             vocab_size=vocab_size, num_classes=num_classes, cell=cell,
             embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
             bidirectional=bidirectional, pool=pool, dropout=dropout, impl=impl,

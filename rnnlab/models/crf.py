@@ -139,9 +139,9 @@ class LinearChainCRF(nn.Module):
             # Step t+1 padded: t is the last real step (or padding), so beta_t = z.
             beta = torch.where(mask[:, t + 1 : t + 2], nxt, self.end.expand_as(nxt))
             betas.append(beta)
-        betas = torch.stack(betas[::-1], 1)  # (B, T, K)
+        beta_all = torch.stack(betas[::-1], 1)  # (B, T, K)
         log_z = torch.logsumexp(alphas[:, -1] + self.end, dim=1)  # (B,)
-        p = torch.exp(alphas + betas - log_z[:, None, None])
+        p = torch.exp(alphas + beta_all - log_z[:, None, None])
         return p * mask.unsqueeze(2).to(p.dtype)
 
     @torch.no_grad()

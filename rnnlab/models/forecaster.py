@@ -55,7 +55,7 @@ model but come from validation residual quantiles (`rnnlab.tasks.forecast`), for
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -307,7 +307,28 @@ class Forecaster(nn.Module):
         return torch.cat(preds, dim=1)
 
 
-def forecaster_from_config(model: Any, data: Any, context: int, difference: bool) -> Forecaster:
+class ModelSpec(Protocol):
+    """The fields of a forecasting ModelConfig (`rnnlab.tasks.forecast`) a Forecaster reads."""
+
+    model: str
+    strategy: str
+    hidden_size: int
+    num_layers: int
+    dropout: float
+    impl: str
+    residual: bool
+    seasonal: bool | None
+
+
+class DataSpec(Protocol):
+    """The fields of a forecasting DataConfig a Forecaster reads."""
+
+    horizon: int
+    season: int
+
+
+def forecaster_from_config(model: ModelSpec, data: DataSpec, context: int, difference: bool
+                           ) -> Forecaster:
     """The Forecaster a forecasting config names (`rnnlab.tasks.forecast` ModelConfig and
     DataConfig), with the resolved context and differencing."""
     return Forecaster(kind=model.model, strategy=model.strategy, context=context,

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ def decode_strings(raw: Tensor, offsets: Tensor) -> list[str]:
     return [blob[off[i] : off[i + 1]].decode("utf-8") for i in range(len(off) - 1)]
 
 
-def _sparse(rows: dict[str, Counter]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def _sparse(rows: dict[str, Counter[int]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """{key: Counter(tag -> count)} -> sorted keys, row offsets, tags, counts (CSR)."""
     keys = sorted(rows)
     lengths = [len(rows[k]) for k in keys]
@@ -115,8 +116,8 @@ def deleted_interpolation(f3: np.ndarray, order: int) -> np.ndarray:
         b, c = np.nonzero(f23)
         weight = f23[b, c]
         cases = [est(f1[c], np.full(len(c), n)), est(weight, f2[b])]
-    cases = np.stack(cases, 1)  # (grams, order + 1)
-    top = cases == cases.max(1, keepdims=True)  # ties share the count equally
+    stacked = np.stack(cases, 1)  # (grams, order + 1)
+    top = stacked == stacked.max(1, keepdims=True)  # ties share the count equally
     lam = (top * (weight / top.sum(1))[:, None]).sum(0)
     out = np.zeros(3)
     out[: order + 1] = lam / lam.sum()
@@ -125,6 +126,8 @@ def deleted_interpolation(f3: np.ndarray, order: int) -> np.ndarray:
 
 class HMMTagger(nn.Module):
     """A TnT-style HMM part-of-speech tagger of order 1 or 2, fitted by counting."""
+
+    word_offsets: Tensor  # a count buffer (registered in __init__), read before the tables
 
     def __init__(
         self, num_tags: int, order: int = 2, max_suffix: int = 10, rare_threshold: int = 10
@@ -150,9 +153,10 @@ class HMMTagger(nn.Module):
             self.register_buffer(f"{table}_rows", torch.zeros(1, dtype=torch.int64))
             self.register_buffer(f"{table}_tags", torch.zeros(0, dtype=torch.int64))
             self.register_buffer(f"{table}_counts", torch.zeros(0, dtype=torch.int64))
-        self._t: dict | None = None
+        self._t: dict[str, Any] | None = None
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args: object,
+                              **kwargs: object) -> None:
         # Table sizes depend on the training data: adopt the shapes stored in the file.
         for name in list(self._buffers):
             saved = state_dict.get(prefix + name)
@@ -167,7 +171,7 @@ class HMMTagger(nn.Module):
         K, S = self.num_tags, self.num_tags
         expect(len(sentences) > 0, "fit_counts needs at least one (words, tags) sentence")
         grams: list[int] = []
-        lexicon: dict[str, Counter] = defaultdict(Counter)
+        lexicon: dict[str, Counter[int]] = defaultdict(Counter)
         for i, (words, tags) in enumerate(sentences):
             expect(len(words) == len(tags),
                    f"sentence {i} has {len(words)} words but {len(tags)} tags; give one tag "
@@ -182,25 +186,25 @@ class HMMTagger(nn.Module):
         self.trigram_counts = torch.from_numpy(f3.reshape((K + 1,) * 3).astype(np.float64))
         self.lambdas = torch.from_numpy(deleted_interpolation(f3.reshape((K + 1,) * 3),
                                                               self.order))
-        suffixes: dict[str, Counter] = defaultdict(Counter)
-        for w, tags in lexicon.items():
-            if sum(tags.values()) > self.rare_threshold:
+        suffixes: dict[str, Counter[int]] = defaultdict(Counter)
+        for w, tag_counts in lexicon.items():
+            if sum(tag_counts.values()) > self.rare_threshold:
                 continue
             low, case = w.lower(), _case(w)
             for i in range(min(self.max_suffix, len(low)) + 1):
-                suffixes[case + low[len(low) - i :]].update(tags)
+                suffixes[case + low[len(low) - i :]].update(tag_counts)
         for table, rows in (("word", lexicon), ("suffix", suffixes)):
-            keys, offsets, tags, counts = _sparse(rows)
+            keys, offsets, tag_ids, counts = _sparse(rows)
             raw, string_offsets = encode_strings(keys)
             setattr(self, f"{table}_bytes", raw)
             setattr(self, f"{table}_offsets", string_offsets)
             setattr(self, f"{table}_rows", torch.from_numpy(offsets))
-            setattr(self, f"{table}_tags", torch.from_numpy(tags))
+            setattr(self, f"{table}_tags", torch.from_numpy(tag_ids))
             setattr(self, f"{table}_counts", torch.from_numpy(counts))
         self._t = None
 
     # ---------------------------------------------------------------- tables
-    def _tables(self) -> dict:
+    def _tables(self) -> dict[str, Any]:
         """Probabilities and lookup dictionaries derived from the count buffers (lazily)."""
         if self._t is not None:
             return self._t
@@ -222,7 +226,7 @@ class HMMTagger(nn.Module):
             trans = lam[0] * p1 + lam[1] * p2  # (K+1, K+1)
         tag_tokens = f1[:K]  # tokens per tag (sentence ends excluded)
         prior = tag_tokens / tag_tokens.sum()
-        t: dict = {"trans": trans}
+        t: dict[str, Any] = {"trans": trans}
         with np.errstate(divide="ignore"):
             t["log_trans"] = np.log(trans)
             t["log_tag_tokens"] = np.log(tag_tokens)
@@ -242,7 +246,7 @@ class HMMTagger(nn.Module):
         return t
 
     def _row(self, table: str, i: int) -> np.ndarray:
-        t = self._t
+        t = cast(dict[str, Any], self._t)  # _tables() has filled it
         lo, hi = t[f"{table}_rows"][i], t[f"{table}_rows"][i + 1]
         out = np.zeros(self.num_tags)
         out[t[f"{table}_tags"][lo:hi]] = t[f"{table}_counts"][lo:hi]

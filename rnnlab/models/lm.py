@@ -23,6 +23,7 @@ H (c_1 + K) + (tokens falling in a tail) x that cluster's cost instead of H V pe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -111,7 +112,7 @@ class RecurrentLM(nn.Module):
                           device=h.device)
         if bool(valid.any()):
             with torch.autocast("cpu", enabled=False):
-                a = self.adaptive  # type: ignore[misc]
+                a = cast(nn.AdaptiveLogSoftmaxWithLoss, self.adaptive)
                 picked = a(h[valid].to(a.head.weight.dtype), flat[valid]).output
             out = out.masked_scatter(valid, picked)
         return out
@@ -263,7 +264,7 @@ class LinearCE(torch.autograd.Function):
     CHUNK = 128
 
     @staticmethod
-    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,  # type: ignore[override]
+    def forward(ctx: Any, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,
                 dtype: torch.dtype, smoothing: float = 0.0) -> Tensor:
         e = float(smoothing)
         with torch.autocast("cpu", enabled=False):
@@ -299,7 +300,7 @@ class LinearCE(torch.autograd.Function):
         return total / n
 
     @staticmethod
-    def backward(ctx, g: Tensor):  # type: ignore[override]
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         hc, wc, grad, grad_bias, n = ctx.saved_tensors
         scale = g / n
         acc = grad_bias.dtype

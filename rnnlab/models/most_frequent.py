@@ -13,8 +13,8 @@ class MostFrequentTag:
         self.default = 0
 
     def fit(self, sentences: list[tuple[list[str], list[int]]]) -> MostFrequentTag:
-        by_word: dict[str, Counter] = {}
-        overall: Counter = Counter()
+        by_word: dict[str, Counter[int]] = {}
+        overall: Counter[int] = Counter()
         for words, tags in sentences:
             for w, t in zip(words, tags, strict=True):
                 by_word.setdefault(w, Counter())[t] += 1

@@ -20,11 +20,15 @@ dense (F,) ratio vectors.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnnlab.errors import RnnlabError
 from rnnlab.models.naive_bayes import ngrams
+
+if TYPE_CHECKING:
+    from scipy.sparse import spmatrix
 
 
 def available() -> bool:
@@ -35,7 +39,8 @@ def available() -> bool:
     return True
 
 
-def log_count_ratio(X, positive: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+def log_count_ratio(X: np.ndarray | spmatrix, positive: np.ndarray, alpha: float = 1.0
+                    ) -> np.ndarray:
     """r (F,) of binary features X (N, F, sparse or dense) for the rows `positive` (N,) bool
     against the rest: log (p / |p|_1) - log (q / |q|_1), p and q smoothed by alpha."""
     p = alpha + np.asarray(X[positive].sum(0)).ravel()

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnlab.data.tokenizers import BOS_ID, EOS_ID
 from rnnlab.errors import expect
 from rnnlab.losses import IGNORE_INDEX
 from rnnlab.models import arpa, ngram_decode
@@ -74,7 +75,6 @@ from rnnlab.models.ngram_counts import (
     ngram_windows,
     pad_stream,
 )
-from rnnlab.tokenizers import BOS_ID, EOS_ID
 
 SMOOTHINGS = ("mle", "add-k", "kn", "mkn", "arpa")
 LN10 = float(np.log(10.0))
@@ -84,6 +84,7 @@ SCORE_POSITIONS = 2**18
 
 
 class NGramLM(torch.nn.Module):
+    keys_1: Tensor  # the unigram keys buffer (one per order: keys_1 .. keys_N)
     """An order-N Markov chain over token ids with mle / add-k / kn / mkn smoothing.
 
     Fitted by `fit_counts` (no gradients). `forward`, `prefill` and `step` return normalized
@@ -119,7 +120,8 @@ class NGramLM(torch.nn.Module):
         self._np: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     # ------------------------------------------------------------------ tables
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args: object,
+                              **kwargs: object) -> None:
         # Table sizes depend on the training data: adopt the shapes stored in the file.
         for name in list(self._buffers):
             saved = state_dict.get(prefix + name)

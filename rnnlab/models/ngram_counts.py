@@ -18,11 +18,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from itertools import chain
+from typing import cast
 
 import numpy as np
 
+from rnnlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from rnnlab.errors import RnnlabError
-from rnnlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+Table = tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, log probs, log backoffs of an order
 
 # lmplz --discount_fallback defaults, used when counts-of-counts cannot give valid discounts.
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
@@ -39,7 +42,7 @@ def lookup(keys: np.ndarray, parent: np.ndarray, last: np.ndarray, V: int) -> np
     return np.where(ok, at_c, -1)
 
 
-def context_indices(tables: list, ctx: np.ndarray, V: int) -> list[np.ndarray]:
+def context_indices(tables: list[Table], ctx: np.ndarray, V: int) -> list[np.ndarray]:
     """ctx (P, w) -> for m = 1..w the index of the suffix h_{-m:} in table m, -1 if absent."""
     width = ctx.shape[1]
     found = []
@@ -51,7 +54,8 @@ def context_indices(tables: list, ctx: np.ndarray, V: int) -> list[np.ndarray]:
     return found
 
 
-def backoff_log_probs(tables: list, ctx: np.ndarray, targets: np.ndarray, V: int) -> np.ndarray:
+def backoff_log_probs(tables: list[Table], ctx: np.ndarray, targets: np.ndarray, V: int
+                      ) -> np.ndarray:
     """Natural log p(target | ctx) (P,) for ctx (P, w <= N-1): O(P N) memory, no V-wide rows.
 
     The longest stored n-gram (h_{-(n-1):} target) gives log P_n; every stored context longer
@@ -70,7 +74,7 @@ def backoff_log_probs(tables: list, ctx: np.ndarray, targets: np.ndarray, V: int
     return best
 
 
-def backoff_distributions(tables: list, ctx: np.ndarray, V: int) -> np.ndarray:
+def backoff_distributions(tables: list[Table], ctx: np.ndarray, V: int) -> np.ndarray:
     """Full natural-log distributions (P, V) float64 for contexts ctx (P, w <= N-1).
 
     8 P V bytes: callers bound P (see `NGramLM.forward`, `ngram_decode`)."""
@@ -208,11 +212,12 @@ def discounts_of(adjusted: np.ndarray, modified: bool, order: int) -> np.ndarray
     return d
 
 
-def kneser_ney(c: Counts, V: int, modified: bool) -> tuple[list, np.ndarray]:
+def kneser_ney(c: Counts, V: int, modified: bool) -> tuple[list[Table], np.ndarray]:
     """Interpolated (modified) Kneser-Ney as lmplz: returns backoff tables and discounts."""
     N = len(c.keys)
-    tables, discounts = [], np.zeros((N, 4))
-    prob_lower = None
+    tables: list[Table] = []
+    discounts = np.zeros((N, 4))
+    prob_lower: np.ndarray | None = None
     for n in range(1, N + 1):
         keys = c.keys[n - 1]
         # The highest order and n-grams starting with <s> have no left extensions to count.
@@ -231,7 +236,7 @@ def kneser_ney(c: Counts, V: int, modified: bool) -> tuple[list, np.ndarray]:
         if n == 1:
             lower = np.where(predictable(V), 1.0 / (V - 2), 0.0)
         else:
-            lower = prob_lower[c.suffix[n - 1]]
+            lower = cast(np.ndarray, prob_lower)[c.suffix[n - 1]]  # set at n - 1
         prob = u + gamma[parent] * lower
         if n == 1:
             prob[~predictable(V)] = 0.0
@@ -243,11 +248,11 @@ def kneser_ney(c: Counts, V: int, modified: bool) -> tuple[list, np.ndarray]:
     return tables, discounts
 
 
-def mle_add_k(c: Counts, V: int, add_k: bool, k: float) -> list:
+def mle_add_k(c: Counts, V: int, add_k: bool, k: float) -> list[Table]:
     """Relative frequencies of every order; add-k smooths only the highest order and backs
     off to the uniform distribution, so p(w | h) = (c(h w) + k) / (c(h .) + k V')."""
     N, vp = len(c.keys), V - 2
-    tables = []
+    tables: list[Table] = []
     for n in range(1, N + 1):
         keys, raw = c.keys[n - 1], c.raw[n - 1]
         parent = keys // V if n > 1 else np.zeros(len(keys), dtype=np.int64)

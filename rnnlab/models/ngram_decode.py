@@ -16,9 +16,9 @@ from typing import Protocol
 
 import numpy as np
 
+from rnnlab.data.tokenizers import BOS_ID
 from rnnlab.errors import expect
 from rnnlab.models import lm
-from rnnlab.tokenizers import BOS_ID
 
 
 class BackoffModel(Protocol):
@@ -60,7 +60,8 @@ def viterbi(
     rows = _chunk_rows(model, budget)
     for _ in range(length):
         # running best per state: (state id, score, predecessor, word, context)
-        best = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
+        best: tuple[np.ndarray, ...] = (
+                np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
                 np.zeros(0, np.int64), np.zeros((0, N - 1), np.int64))
         for s in range(0, len(ctx), rows):
             total = score[s : s + rows, None] + model.log_prob(ctx[s : s + rows])  # (k, V)

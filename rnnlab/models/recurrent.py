@@ -17,7 +17,7 @@ because calling `nn.LSTM` once per token costs several times more than one cell 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,19 @@ from rnnlab.models.cells import CELLS, ElmanCell, elman_recur, gru_recur, lstm_r
 
 Mode = Literal["rnn", "gru", "lstm"]
 Impl = Literal["fused", "loop"]
-_FUSED: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+_FUSED: dict[str, type[nn.RNN] | type[nn.GRU] | type[nn.LSTM]] = {
+    "rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class _Cell(Protocol):
+    """What the loop path calls on a cell of models/cells.py (ElmanCell, GRUCell, LSTMCell)."""
+
+    def project(self, x: Tensor, y_prev: Tensor | None = None) -> Tensor: ...
+
+    # h (B, H) -> h, or the LSTM's (h, c) -> (h, c)
+    def recur(self, xw_t: Tensor, s: Any) -> Any: ...
+
+    def layer_params(self) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]: ...
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -81,7 +93,7 @@ class Recurrent(nn.Module):
                 dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
             )
         else:
-            cells = []
+            cells: list[nn.Module] = []
             for layer in range(num_layers):
                 in_size = input_size if layer == 0 else hidden_size * self.num_directions
                 for _ in range(self.num_directions):
@@ -96,7 +108,8 @@ class Recurrent(nn.Module):
     def output_size(self) -> int:
         return self.hidden_size * self.num_directions
 
-    def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None,
+                      dtype: torch.dtype | None = None) -> State:
         z = torch.zeros(
             self.num_layers * self.num_directions, batch_size, self.hidden_size,
             device=device, dtype=dtype,
@@ -149,7 +162,7 @@ class Recurrent(nn.Module):
             outs = []
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
-                cell = self.cells[k]
+                cell = cast(_Cell, self.cells[k])
                 s0 = (state[0][k], state[1][k]) if is_lstm else state[k]
                 y_prev = feedback if layer == 0 else None
                 xw = cell.project(layer_in, y_prev)  # (B, T, G*H), hoisted out of the loop
@@ -165,7 +178,7 @@ class Recurrent(nn.Module):
                     finals_h.append(s_last[0])
                     finals_c.append(s_last[1])
                 else:
-                    finals_h.append(s_last)
+                    finals_h.append(cast(Tensor, s_last))
             layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout > 0:
                 layer_in = F.dropout(layer_in, self.dropout, self.training)
@@ -173,7 +186,7 @@ class Recurrent(nn.Module):
         return layer_in, ((h, torch.stack(finals_c)) if is_lstm else h)
 
     def _time_loop(
-        self, cell: nn.Module, xw: Tensor, s: State, mask: Tensor | None
+        self, cell: _Cell, xw: Tensor, s: State, mask: Tensor | None
     ) -> tuple[Tensor, State, list[Tensor]]:
         """Iterate one cell over xw (B, T, G*H). `unbind` gives views; indexing xw[:, t] per
         step would make backward accumulate a full-size gradient per step (quadratic in T)."""
@@ -188,20 +201,20 @@ class Recurrent(nn.Module):
                 if is_lstm:
                     new = (torch.where(m, new[0], s[0]), torch.where(m, new[1], s[1]))
                 else:
-                    new = torch.where(m, new, s)
+                    new = torch.where(m, new, cast(Tensor, s))
                 outs.append(h_t * m)
             else:
                 outs.append(h_t)
             s = new
             if self.record:
-                states.append(s[0] if is_lstm else s)
+                states.append(s[0] if is_lstm else cast(Tensor, s))
         return torch.stack(outs, dim=1), s, states
 
     # -- decoding ----------------------------------------------------------------------
     def layer_params(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """(weight_ih, weight_hh, bias_ih, bias_hh) of a layer's forward direction."""
         if self.impl == "loop":
-            return self.cells[layer * self.num_directions].layer_params()
+            return cast(_Cell, self.cells[layer * self.num_directions]).layer_params()
         r = self.rnn
         return (
             getattr(r, f"weight_ih_l{layer}"), getattr(r, f"weight_hh_l{layer}"),
@@ -223,7 +236,7 @@ class Recurrent(nn.Module):
         for layer in range(self.num_layers):
             w_ih, w_hh, b_ih, b_hh = self.layer_params(layer)
             if self.mode == "lstm":
-                bias = b_ih + b_hh if b_ih is not None else None
+                bias = b_ih + cast(Tensor, b_hh) if b_ih is not None else None
                 h, c = lstm_recur(F.linear(inp, w_ih, bias), (state[0][layer], state[1][layer]),
                                   w_hh)
                 cs.append(c)
@@ -231,7 +244,7 @@ class Recurrent(nn.Module):
                 h = gru_recur(F.linear(inp, w_ih, b_ih), state[layer], w_hh, b_hh)
             else:
                 if self.impl == "loop" and layer == 0 and self.feedback_size:
-                    xw = self.cells[0].project(inp, feedback)
+                    xw = cast(_Cell, self.cells[0]).project(inp, feedback)
                 else:
                     xw = F.linear(inp, w_ih, b_ih)
                 h = elman_recur(xw, state[layer], w_hh, b_hh)

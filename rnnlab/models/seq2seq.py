@@ -48,19 +48,19 @@ decoder's recurrent state, h~ for input feeding and the last attention weights.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.data.tokenizers import BOS_ID, PAD_ID
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX
 from rnnlab.models.base import Output, PairBatch
 from rnnlab.models.cells import gru_recur, lstm_recur
 from rnnlab.models.lm import LOGIT_BUDGET, chunked_target_log_probs, linear_cross_entropy
 from rnnlab.models.recurrent import Recurrent
-from rnnlab.tokenizers import BOS_ID, PAD_ID
 
 CELLS = ("gru", "lstm")
 ATTEND_BUDGET = 2**24  # additive scores of all queries at once: (B, t, S, A) values at most
@@ -158,7 +158,8 @@ class Seq2Seq(nn.Module):
         emb (..., E) -> (..., G*H). Hoisted out of the time loop in training."""
         w_ih, _, b_ih, b_hh = self.decoder.layer_params(0)
         E = emb.shape[-1]
-        bias = b_ih + b_hh if self.cell == "lstm" else b_ih  # lstm_recur wants both biases
+        # lstm_recur wants both biases
+        bias = cast(Tensor, b_ih) + cast(Tensor, b_hh) if self.cell == "lstm" else b_ih
         return F.linear(emb, w_ih[:, :E], bias)
 
     def _step(self, xw0: Tensor, state: Seq2SeqState) -> tuple[Tensor, Seq2SeqState]:
@@ -169,14 +170,15 @@ class Seq2Seq(nn.Module):
         if state.feed is not None:
             xw0 = xw0 + F.linear(state.feed, w_ih0[:, E:])
         hs, cs = [], []
-        inp = None
+        inp = cast(Tensor, None)  # layer 0 sets it before any use
         for layer in range(self.num_layers):
             w_ih, w_hh, b_ih, b_hh = self.decoder.layer_params(layer)
             if layer == 0:
                 xw = xw0
             else:  # dropout between layers, as the fused torch.nn stack applies it
                 inp = F.dropout(inp, self.decoder.dropout, self.training)
-                xw = F.linear(inp, w_ih, b_ih + b_hh if self.cell == "lstm" else b_ih)
+                xw = F.linear(inp, w_ih, cast(Tensor, b_ih) + cast(Tensor, b_hh)
+                              if self.cell == "lstm" else b_ih)
             if state.cell is not None:
                 h, c = lstm_recur(xw, (state.hidden[layer], state.cell[layer]), w_hh)
                 cs.append(c)
@@ -347,7 +349,7 @@ class ChunkedHeadCE(torch.autograd.Function):
     dtype (autocast off), the softmax in at least float32."""
 
     @staticmethod
-    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,  # type: ignore[override]
+    def forward(ctx: Any, h: Tensor, weight: Tensor, bias: Tensor, targets: Tensor,
                 rows: int, smoothing: float = 0.0) -> Tensor:
         acc = torch.promote_types(weight.dtype, torch.float32)
         with torch.autocast("cpu", enabled=False):
@@ -362,7 +364,7 @@ class ChunkedHeadCE(torch.autograd.Function):
         return total
 
     @staticmethod
-    def backward(ctx, g: Tensor):  # type: ignore[override]
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         hc, weight, bias, targets = ctx.saved_tensors
         acc = torch.promote_types(weight.dtype, torch.float32)
         e, V = ctx.smoothing, weight.shape[0]
@@ -382,7 +384,7 @@ class ChunkedHeadCE(torch.autograd.Function):
         return grad_h.to(ctx.h_dtype), grad_w, grad_b, None, None, None
 
 
-def _check(hp: dict) -> None:
+def _check(hp: dict[str, Any]) -> None:
     """Every hyper-parameter in range, with the flag a user would change."""
     for name in ("src_vocab_size", "tgt_vocab_size"):
         if hp[name] < 5:

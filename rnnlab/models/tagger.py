@@ -24,17 +24,17 @@ divided by the number of real words (per word, so both losses have the same scal
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.data.tokenizers import PAD_ID
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import IGNORE_INDEX, masked_cross_entropy
-from rnnlab.models.base import Output, TagBatch, drop_to_unk
+from rnnlab.models.base import Output, State, TagBatch, drop_to_unk
 from rnnlab.models.recurrent import Recurrent
-from rnnlab.tokenizers import PAD_ID
 
 CHAR_ENCODERS = ("none", "bilstm", "cnn")
 # Longer words keep their first and last MAX_WORD_CHARS // 2 characters (prefixes carry
@@ -81,6 +81,7 @@ class CharEncoder(nn.Module):
 
 
 class SequenceTagger(nn.Module):
+    word_freq: Tensor  # a buffer: training counts for word dropout
     def __init__(
         self,
         vocab_size: int,
@@ -150,7 +151,7 @@ class SequenceTagger(nn.Module):
         T = batch.words.shape[1]
         return torch.arange(T, device=batch.words.device)[None] < batch.lengths[:, None]
 
-    def forward(self, batch: TagBatch, state: Any = None) -> Output:
+    def forward(self, batch: TagBatch, state: State | None = None) -> Output:
         logits = self.scores(batch)  # (B, T, K)
         loss = None
         if batch.tags is not None:
@@ -180,7 +181,8 @@ class SequenceTagger(nn.Module):
         n = int(mask.sum())
         if self.crf is None:
             return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                         batch.tags.reshape(-1), ignore_index=IGNORE_INDEX,
+                                         cast(Tensor, batch.tags).reshape(-1),
+                                         ignore_index=IGNORE_INDEX,
                                          reduction="sum")), n
-        tags = batch.tags.masked_fill(~mask, 0)
+        tags = cast(Tensor, batch.tags).masked_fill(~mask, 0)
         return float(self.crf.nll(logits, tags, mask).sum()), n

@@ -15,14 +15,16 @@ with no state the context is filled with `<bos>`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
+from rnnlab.data.tokenizers import BOS_ID
 from rnnlab.errors import RnnlabError
 from rnnlab.losses import masked_cross_entropy
 from rnnlab.models.base import LMBatch, Output
 from rnnlab.models.lm import chunked_target_log_probs
-from rnnlab.tokenizers import BOS_ID
 
 
 class WindowLM(nn.Module):
@@ -101,7 +103,7 @@ class WindowLM(nn.Module):
         """(..., H or C*E) -> logits (..., V)."""
         logits = self.out(feats)
         if direct_in is not None:
-            logits = logits + self.direct(direct_in)
+            logits = logits + cast(nn.Linear, self.direct)(direct_in)
         return logits
 
     def _logits(self, full: Tensor) -> Tensor:

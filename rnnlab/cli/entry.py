@@ -1,0 +1,42 @@
+"""Command line entry: `rnnlab train (train.py) | evaluate | generate | score | predict |
+diagnose | forecast | translate | export (use.py)`.
+
+Flags (parser.py) -> `runconfig.make_config` -> one library call -> print. `train`'s flags
+come from the tasks' config dataclasses (flags.py); every other subcommand asks the task its
+run recorded what it offers (use.py) and names no task itself.
+User mistakes print one line `error: ...` and exit with status 2.
+Nothing here imports torch at module level: `rnnlab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from rnnlab.cli.parser import EXIT_USER_ERROR, build_parser
+from rnnlab.cli.train import cmd_train
+from rnnlab.cli.use import RUN_COMMANDS, cmd_use
+from rnnlab.errors import PeerError, RnnlabError
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train, **{name: cmd_use for name in RUN_COMMANDS}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return HANDLERS[args.command_name](args)
+    except PeerError:  # torchrun: rank 0 printed it
+        return EXIT_USER_ERROR
+    except RnnlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted; the last checkpoint is intact (continue with --resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

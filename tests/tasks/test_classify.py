@@ -1,0 +1,92 @@
+"""rnnlab/tasks/classify/: training, evaluation and prediction with the count baselines
+through the CLI, cross-validation's mean and std, and every bad input giving one `error:`
+line. (The labeled-data readers are tested in tests/data/test_readers.py.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rnnlab.cli import main
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+FAST = ["--task", "classify", "--max-steps", "3", "--eval-every", "1", "--threads", "1",
+        "--no-progress", "--hidden-size", "8", "--embedding-dim", "8", "--batch-size", "4"]
+
+
+def test_cli_trains_evaluates_and_predicts_with_baselines(tmp_path, capsys, labeled_tsv):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(labeled_tsv), *FAST, "--pool", "attention",
+                 "--bidirectional", "--class-weights", "balanced", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "naive_bayes" in printed and "majority" in printed
+    assert (out / "confusion.png").stat().st_size > 1000 and (out / "confusion.txt").is_file()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert set(m) == {"accuracy", "macro_f1", "nll", "examples", "per_class"}
+    assert set(m["per_class"]) == {"it", "ja"}
+    assert main(["predict", str(out), "rossi", "sato", "--top-k", "2", "--json"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["rossi", "sato"]
+    assert all(abs(sum(p for _, p in r["top"]) - 1) < 1e-5 for r in rows)
+    assert main(["predict", str(out), "rossi", "--attention", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [c for c, _ in r["attention"]] == list("rossi")  # one weight per character
+    assert abs(sum(a for _, a in r["attention"]) - 1) < 1e-5
+    png = tmp_path / "plots" / "attention.png"  # its folder is made
+    assert main(["predict", str(out), "rossi", "sato", "--attention-png", str(png)]) == 0
+    assert png.stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["predict", str(out), "rossi", "--attention-png", "/proc/no/a.png"]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot write the plot")
+
+
+def test_cli_cross_validation_reports_mean_and_std(tmp_path, capsys, labeled_tsv):
+    out = tmp_path / "cv"
+    assert main(["train", "--data", str(labeled_tsv), *FAST, "--cv", "3",
+                 "--out", str(out)]) == 0
+    s = json.loads((out / "cv.json").read_text())
+    assert s["folds"] == 3 and len(s["model_accuracy"]["folds"]) == 3
+    assert "+-" in capsys.readouterr().out
+    tests = [json.loads((out / f"fold-{k}" / "split.json").read_text())["sizes"]["test"]
+             for k in range(3)]
+    assert sum(tests) == 16  # the folds partition the data
+
+
+def test_bad_classification_input_gives_one_error_line(tmp_path, user_error, labeled_tsv):
+    good = labeled_tsv
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(good), *FAST, "--out", str(run)]) == 0
+    one = tmp_path / "one.tsv"
+    one.write_text("a\tx\nb\tx\nc\tx\n")
+    binary = tmp_path / "bin.tsv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.txt").write_text("x\ny\n")
+    (folder / "b.txt").write_text("")
+    unknown = tmp_path / "u.tsv"
+    unknown.write_text("rossi\tfr\n")
+    notab = tmp_path / "n.tsv"
+    notab.write_text("no tab here\n")
+    new = str(tmp_path / "new")
+    cases = {
+        "needs two or more": ["train", "--data", str(one), *FAST, "--out", new],
+        "looks binary": ["train", "--data", str(binary), *FAST, "--out", new],
+        "is empty": ["train", "--data", str(folder), "--format", "folder", *FAST,
+                     "--out", new],
+        "has no tab": ["train", "--data", str(notab), *FAST, "--out", new],
+        "needs --data": ["train", "--task", "classify", "--out", new],
+        "is not a class the model knows": ["evaluate", str(run), "--data", str(unknown)],
+        "--glob applies to --format folder": ["train", "--data", str(good), *FAST,
+                                              "--glob", "*.x", "--out", new],
+        "nothing to classify": ["predict", str(run)],
+        "--top-k must be >= 1, got 0": ["predict", str(run), "rossi", "--top-k", "0"],
+        "too few for 40 test folds": ["train", "--data", str(good), *FAST, "--cv", "40",
+                                      "--out", new],
+    }
+    for needle, argv in cases.items():
+        assert needle in user_error(argv), needle
+    assert not Path(new).exists()

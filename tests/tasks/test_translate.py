@@ -1,0 +1,127 @@
+"""rnnlab/tasks/translate/: a tiny train + evaluate + translate + resume through the CLI,
+the signature printed, the max-length cap and refused combinations. (The pairs reader is
+tested in tests/data/test_readers.py, pair batches in tests/data/test_batching.py, BLEU and
+chrF in tests/tasks/translate/test_evaluation.py.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnlab.cli import main
+
+# 80 Tatoeba lines, 3 columns
+PAIRS = Path(__file__).resolve().parents[1] / "fixtures" / "pairs_tiny.tsv"
+
+
+# -- the task through the CLI ----------------------------------------------------------------
+TINY = ["--task", "translate", "--data", str(PAIRS), "--min-freq", "1", "--hidden-size", "16",
+        "--embedding-dim", "8", "--batch-size", "8", "--eval-batch-size", "16", "--threads",
+        "1", "--no-progress", "--val-fraction", "0.1", "--test-fraction", "0.1",
+        "--final-beams", "2"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mt") / "run"
+    assert main(["train", *TINY, "--max-steps", "6", "--eval-every", "3", "--out",
+                 str(out)]) == 0
+    return out
+
+
+def test_train_records_the_split_and_the_test_scores(run):
+    split = json.loads((run / "split.json").read_text())
+    assert split["sources_in_two_parts"] == 0
+    assert split["sizes"]["train"] + split["sizes"]["val"] + split["sizes"]["test"] == 80
+    assert split["distinct_sources"]["test"] == 4 and split["split_seed"] == 1337
+    assert set(split["digests"]) == {"train", "val", "test"}
+    final = json.loads((run / "final.json").read_text())
+    assert {"test_greedy", "test_beam2", "val"} <= set(final)
+    assert final["test_beam2"]["num_beams"] == 2
+    lines = (run / "test_translations.tsv").read_text().splitlines()
+    assert len(lines) == 1 + split["sizes"]["test"]
+
+
+def test_evaluate_prints_the_signature_and_json_keys(run, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json", "--strategy", "beam_search", "--num-beams",
+                 "3"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert {"bleu", "chrf", "sentences", "signature", "strategy",
+            "seconds_per_sentence"} <= set(m)
+    assert m["strategy"] == "beam_search" and m["num_beams"] == 3
+    assert main(["evaluate", str(run), "--data", str(PAIRS), "--limit", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "sacreBLEU signature: nrefs:1|case:mixed|eff:no|tok:13a" in out
+    assert "(10 sentences, greedy" in out
+
+
+def test_translate_and_attention_png(run, tmp_path, capsys):
+    png = tmp_path / "att.png"
+    capsys.readouterr()
+    assert main(["translate", str(run), "Go!", "Be calm.", "--json", "--attention-png",
+                 str(png)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["source"] for r in rows] == ["Go!", "Be calm."]
+    assert png.stat().st_size > 1000 and (tmp_path / "att-2.png").is_file()
+    a = torch.tensor(rows[0]["attention"])
+    assert a.shape == (len(rows[0]["target_tokens"]), len(rows[0]["source_tokens"]))
+    assert torch.allclose(a.sum(1), torch.ones(len(a)), atol=1e-5)
+    f = tmp_path / "in.txt"
+    f.write_text("Go!\n\nWho?\n")
+    assert main(["translate", str(run), "--file", str(f), "--strategy", "beam_search"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_a_source_far_longer_than_max_len_stops_at_the_cap_with_a_note(run, capsys):
+    max_len = json.loads((run / "config.json").read_text())["data"]["max_len"]
+    long = " ".join(["Go"] * (4 * max_len))
+    capsys.readouterr()
+    assert main(["translate", str(run), long, "--json"]) == 0
+    out, err = capsys.readouterr()
+    r = json.loads(out)
+    assert len(r["tokens"]) <= 2 * max_len + 10  # not 2 S + 10 = 8 L + 10
+    assert f"longer than the {max_len} the model was trained on" in err
+    assert main(["translate", str(run), long, "--json", "--max-new-tokens", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)["tokens"]) <= 3 and "longer than" not in err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["translate", "{run}"], "nothing to translate"),
+    (["translate", "{run}", "   "], "empty sentence"),
+    (["translate", "{run}", "Go!", "--strategy", "nope"], "--strategy must be one of"),
+    (["evaluate", "{run}", "--limit", "0"], "--limit must be >= 1"),
+    (["evaluate", "{run}", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["evaluate", "{run}", "--format", "text"], "drop --format"),
+])
+def test_bad_input_is_one_error_line(run, argv, needle, user_error):
+    assert needle in user_error([a.replace("{run}", str(run)) for a in argv])
+
+
+def test_config_combinations_are_refused(user_error):
+    assert "needs --data" in user_error(["train", "--task", "translate", "--dry-run"])
+    base = ["train", "--task", "translate", "--data", "x.tsv", "--dry-run"]
+    assert "both 0" in user_error([*base, "--target-column", "0"])
+    assert "must be even" in user_error([*base, "--hidden-size", "7"])
+    assert "needs --attention" in user_error([*base, "--attention", "none",
+                                              "--input-feeding"])
+
+
+def test_resume_continues_to_the_same_weights(tmp_path):
+    from rnnlab.checkpoint import load_checkpoint
+
+    flags = [*TINY, "--schedule", "constant", "--eval-every", "2", "--final-beams", "0",
+             "--dropout", "0.3"]
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    assert main(["train", *flags, "--max-steps", "8", "--out", str(ref)]) == 0
+    assert main(["train", *flags, "--max-steps", "4", "--out", str(cut)]) == 0
+    assert main(["train", "--out", str(cut), "--resume", "--max-steps", "8", "--threads",
+                 "1", "--no-progress"]) == 0
+    a, b = (load_checkpoint(p / "last.pt") for p in (ref, cut))
+    assert a["trainer"]["step"] == b["trainer"]["step"] == 8
+    for k, v in a["model_state"].items():
+        assert torch.equal(v, b["model_state"][k]), k
