@@ -33,7 +33,9 @@ def _unset(default: Any) -> bool:
 class Option:
     """One option: its type, range, default and help. `special` maps values outside the range
     to their documented meaning; `when = (name, values)` makes it apply only when option
-    `name` takes one of `values` (e.g. --temperature only under --strategy sample)."""
+    `name` takes one of `values` (e.g. --temperature only under --strategy sample).
+    `refused`: an option that has no meaning for this task's command, declared so that any
+    value gets this reason (naming what the task reads) instead of a bare "does not apply"."""
 
     name: str  # the Python name; the flag is --name-with-dashes
     help: str
@@ -49,6 +51,7 @@ class Option:
     required: bool = False
     default_text: str | None = None  # how --help shows a default that depends on the run
     metavar: str | None = None
+    refused: str = ""
 
     @property
     def flag(self) -> str:
@@ -95,7 +98,7 @@ class Option:
 
     def describe(self, default: str | None = None) -> str:
         """Help text: what it does, its valid values, its default (`default`: as given)."""
-        if self.type in (bool, list):
+        if self.type in (bool, list) or self.refused:
             return self.help
         text = f"{self.help} ({self.expectation()}"
         default = self.shown_default() if default is None else default
@@ -123,6 +126,8 @@ class Option:
 
     def check(self, value: Any) -> Any:
         """The value, checked (int -> float for float options), or a RnnlabError."""
+        if self.refused:
+            raise RnnlabError(f"{self.flag}: {self.refused}")
         if self.type is bool:
             if not isinstance(value, bool):
                 raise self._error(value, "true or false")
@@ -276,6 +281,17 @@ TEXTS = Option("inputs", "texts", list, [], metavar="INPUT")
 LABELED_FORMAT = Option("format", "how --data is read: tsv (TEXT<TAB>LABEL lines, the label in "
                         "the run's --label-column) or folder (one file per class)", str,
                         choices=("tsv", "folder"), default_text="the run's --format")
+TAGGED_FORMAT = Option("format", "how --data is read: conllu (CoNLL-U, what the run trained "
+                       "on) or text (one sentence a line of WORD/TAG tokens, as `predict "
+                       "--out` writes plain text)", str, choices=("conllu", "text"),
+                       default_text="conllu, the run's format")
+PAIRS_FORMAT = Option("format", "how --data is read: pairs (SOURCE<TAB>TARGET lines in the "
+                      "run's columns, what the run trained on)", str, choices=("pairs",),
+                      default_text="pairs, the run's format")
+SERIES_FORMAT = Option("format", "not taken: a forecasting run reads one series, the csv it "
+                       "was trained on", str, refused="a forecasting run reads one series, "
+                       "the csv it was trained on (format csv); this subcommand reads no "
+                       "other file: drop --format")
 FILE = Option("file", "also every line of this file", str, metavar=PATH)
 
 # decoding (Hugging Face's names): which options apply depends on --strategy

@@ -3,6 +3,8 @@
     train:  open the run folder (new, or --resume) -> task.prepare (data, vocabulary, batches)
             -> task.build_model -> config.json, split.json -> Trainer.fit (or count) with
             metrics.jsonl -> reload the best checkpoint -> task.finish (final figures)
+            A start that fails before its first checkpoint (last.pt) removes what it wrote
+            (runlock.discard), never what was in the folder before.
     load:   checkpoint -> (task, config, model, payload), refusing a run of another task for
             a subcommand that does not apply
 
@@ -94,6 +96,12 @@ def train(
                 with tempfile.TemporaryDirectory(prefix=f"rnnlab-rank{dist.rank}-") as tmp:
                     return _train(t, cfg, out, Path(tmp), payload, None, None, dist)
             return _train(t, cfg, out, out, payload, on_event, on_ready, dist)
+        except BaseException:
+            # a start that fails (or is interrupted) before its first checkpoint leaves
+            # nothing behind, so the corrected command runs with the same --out at once
+            if dist.writer and not (out / LAST).is_file():
+                runlock.discard(out)
+            raise
         finally:
             if dist.writer:
                 runlock.release(out)

@@ -95,3 +95,57 @@ def test_train_then_load_returns_the_best_model_and_its_config(tmp_path, names_f
     assert result.history.best_val == pytest.approx(vals[best_step])
     with pytest.raises(RnnlabError, match="lm"):
         load(tmp_path / "run", command="forecast")  # a subcommand of another task
+
+
+def _tiny_lm(names_file: Path):
+    from rnnlab.runconfig import default_config
+
+    cfg = default_config()
+    cfg.data.data = str(names_file)
+    cfg.model.model, cfg.model.hidden_size, cfg.model.embedding_dim = "gru", 8, 8
+    cfg.train.max_steps, cfg.train.eval_every, cfg.train.batch_size = 2, 1, 8
+    cfg.train.threads, cfg.train.samples = 1, 0
+    return cfg
+
+
+@pytest.mark.parametrize("where", ["prepare", "build_model"])
+def test_an_exception_before_the_first_checkpoint_leaves_nothing(tmp_path, names_file,
+                                                                 monkeypatch, where):
+    """Any exception (not only a user error) in prepare or build_model: train() removes
+    what the start made, folders included, and releases the lock; the retry runs."""
+    from rnnlab import runlock
+    from rnnlab.run import train
+    from rnnlab.tasks import get_task
+
+    task = get_task("lm")
+    real = getattr(task, where)
+
+    def broken(*args):
+        real(*args)
+        raise RuntimeError(f"{where} broke")
+
+    out = tmp_path / "a" / "b" / "run"
+    with monkeypatch.context() as m:
+        m.setattr(task, where, broken)
+        with pytest.raises(RuntimeError, match="broke"):
+            train("lm", _tiny_lm(names_file), out)
+    assert list(tmp_path.iterdir()) == [names_file] and not runlock._HELD
+    train("lm", _tiny_lm(names_file), out)
+    assert (out / "last.pt").is_file()
+
+
+def test_a_failure_after_the_first_checkpoint_keeps_the_run(tmp_path, names_file,
+                                                           monkeypatch):
+    """task.finish fails after training: the checkpoints (and config, metrics) stay, so
+    the run can be evaluated or resumed."""
+    from rnnlab.run import load, train
+    from rnnlab.tasks import get_task
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(get_task("lm"), "finish", lambda *a: (_ for _ in ()).throw(OSError("disk")))
+        with pytest.raises(OSError):
+            train("lm", _tiny_lm(names_file), out)
+    assert {"config.json", "split.json", "metrics.jsonl", "best.pt", "last.pt"} <= {
+        p.name for p in out.iterdir()}
+    assert load(out).task == "lm"

@@ -5,7 +5,10 @@ after loading the run, the options its task does not take are refused naming who
 them, and the task's `Command` does the work and says what to print. Names no task.
 
 Values are checked twice: before loading (valid for some task that offers the subcommand,
-so a typo does not wait for the checkpoint) and after (valid for this run's task).
+so a typo does not wait for the checkpoint) and after (valid for this run's task). Where the
+tasks' declarations differ (--format: text or lines, tsv or folder, conllu or text, ...), a
+value none of them takes waits for the run, so that the error names the run's task and the
+values it takes.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def _help(decls: list[tuple[str, Option]]) -> str:
 def add_parsers(sub: Any, make_help: Callable[[str], str] | None = None) -> None:
     """One parser per use-time subcommand, from what the tasks declare."""
     for command in RUN_COMMANDS:
-        whats = {c.help: [] for _, c in offers(command)}
+        whats: dict[str, list[str]] = {c.help: [] for _, c in offers(command)}
         for who, c in offers(command):
             whats[c.help].append(who)
         detail = "; ".join(f"{', '.join(w)}: {h}" for h, w in whats.items())
@@ -111,7 +114,8 @@ def _given(args: argparse.Namespace, decls: dict[str, list[tuple[str, Option]]]
                 except RnnlabError as e:
                     errors.append(e)
             else:
-                raise errors[0]
+                if len({str(e) for e in errors}) == 1:  # every task says the same
+                    raise errors[0]
         given[name] = value
     return given
 
@@ -121,9 +125,25 @@ def _users(decls: list[tuple[str, Option]]) -> str:
     return (", ".join(names[:-1]) + " and " if len(names) > 1 else "") + names[-1] + " runs"
 
 
+def _either(values: tuple[str, ...]) -> str:
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
+
+
+def _elsewhere(name: str, others: dict[str, Command]) -> str:
+    """Where the run's task takes option `name` in another subcommand, and its values."""
+    for other in others.values():
+        o = other.option(name)
+        if o is not None and not o.refused:
+            values = f" {_either(o.choices)}" if o.choices else ""
+            return f" (its {o.flag}{values} is for `{other.name}`)"
+    return ""
+
+
 def _refuse_foreign(given: dict[str, Any], command: Command,
-                    decls: dict[str, list[tuple[str, Option]]], run: str, what: str) -> None:
-    """One error naming the options `command` does not take, and who takes them."""
+                    decls: dict[str, list[tuple[str, Option]]], run: str, what: str,
+                    others: dict[str, Command] | None = None) -> None:
+    """One error naming the options `command` does not take, and who takes them (and where
+    the run's task takes them, among its `others` subcommands)."""
     foreign = [name for name in given if command.option(name) is None]
     if not foreign:
         return
@@ -131,7 +151,20 @@ def _refuse_foreign(given: dict[str, Any], command: Command,
     flags = [o.flag for o in first]
     parts = [f"{o.flag} {'apply' if o.positional else 'applies'} to {_users(decls[o.name])}"
              for o in first]
-    raise RnnlabError(f"{'; '.join(parts)}; {run!r} is {what}: drop {', '.join(flags)}")
+    where = "".join(_elsewhere(name, others or {}) for name in foreign)
+    raise RnnlabError(f"{'; '.join(parts)}; {run!r} is {what}{where}: drop {', '.join(flags)}")
+
+
+def _parse(o: Option, value: str, command: str, run: str, what: str) -> Any:
+    """`value` for the run's own declaration of `o`; a value outside its choices names the
+    run's task and the values it takes (each task reads its own --format)."""
+    try:
+        return o.parse(value)
+    except RnnlabError as e:
+        if not o.choices:
+            raise
+        raise RnnlabError(f"{e}; {run!r} is {what}, whose `{command}` takes {o.flag} "
+                          f"{_either(o.choices)}") from None
 
 
 def cmd_use(args: argparse.Namespace) -> int:
@@ -144,20 +177,23 @@ def cmd_use(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     own = [(who, c) for who, c in OWN.get(command_name, [])
            if command_name == "export" or args.run.endswith(".onnx")]
+    others: dict[str, Command] = {}  # the run's task's subcommands
     if own:
         command = own[0][1]
         target: Any = args.run
         what = "an ONNX export" if args.run.endswith(".onnx") else "a run"
     else:
         loaded = load_run(args, command_name)
-        command = TASKS[loaded.task].COMMANDS[command_name]
+        others = TASKS[loaded.task].COMMANDS
+        command = others[command_name]
         target, what = loaded, f"a {loaded.task} run"
-    _refuse_foreign(given, command, decls, args.run, what)
+    _refuse_foreign(given, command, decls, args.run, what, others)
     values = {}
     for name, value in given.items():
         o = command.option(name)
         assert o is not None  # foreign options were refused above
-        values[name] = o.parse(value) if isinstance(value, str) else value
+        values[name] = (_parse(o, value, command_name, args.run, what) if isinstance(value, str)
+                        else value)
     options: Options = command.bind(values, given=values)
     shown = command.show(command.run(target, options), options)
     for line in shown.lines:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rnnlab.config import RunConfig
+    from rnnlab.data.batching import TagBatches
 
 
 def read(cfg: RunConfig, path: str, what: str) -> list[tuple[list[str], list[str]]]:
@@ -16,7 +17,7 @@ def read(cfg: RunConfig, path: str, what: str) -> list[tuple[list[str], list[str
     return read_conllu(path, cfg.data.tag_column, what)  # type: ignore[return-value]
 
 
-def splits(cfg: RunConfig) -> dict[str, list]:
+def splits(cfg: RunConfig) -> dict[str, list[tuple[list[str], list[str]]]]:
     import random
 
     d = cfg.data
@@ -58,7 +59,8 @@ class Encoder:
         return cls(d["words"], d["chars"], d["tags"])
 
     def batches(self, sentences: list[list[str]], tags: list[list[str]] | None,
-                batch_size: int, shuffle: bool = False, seed: int = 0, what: str = "--data"):
+                batch_size: int, shuffle: bool = False, seed: int = 0, what: str = "--data"
+                ) -> TagBatches:
         from rnnlab.data.batching import TagBatches
         from rnnlab.models.tagger import cap_word
 
