@@ -73,17 +73,21 @@ class TrainConfig:
     clock: str = param("wall", "wall, or cpu: --max-time counts this process's CPU seconds "
                        "(shared box)", choices=("wall", "cpu"))
     eval_every: int = param(100, "evaluate and checkpoint every N steps", ge=1, le=BIG)
+    budget_evals: int | None = param(None, "with --max-time: N evaluations over the budget, "
+                                     "by time (rnnlab/budget.py)", ge=1, le=BIG)
     eval_batch_size: int = param(256, "lines format: sequences per evaluation batch", ge=1,
                                  le=1 << 20)
     patience: int | None = param(4, "stop after N evaluations without improvement", ge=1,
                                  le=BIG, special={0: "never stop early"})
+    patience_margin: float = param(0.0, "--patience: relative rise over the best that stops "
+                                   "(rnnlab/budget.py)", ge=-0.5, le=1)
     monitor: str = param("auto", "validation figure whose lowest value keeps best.pt and "
                          "drives --patience: auto (the task's own), nll, or error_rate "
                          "(classify, tag)", choices=("auto", "nll", "error_rate"))
     seed: int = param(0, "random seed of initialization, dropout and batch order", ge=0,
                       le=(1 << 63) - 1)
-    threads: int | None = param(None, "torch threads (2 torch threads stall on a loaded "
-                                "2-core box; default: torch's)", ge=1, le=1024)
+    threads: int | None = param(None, "torch threads (default: 1 unless the model is huge; "
+                                "rnnlab/threads.py)", ge=1, le=1024)
     precision: str = param("fp32", "fp32; bf16: autocast the training forward (fp32 weights "
                            "and loss); bf16-head: only the fused output layer in bf16",
                            choices=("fp32", "bf16", "bf16-head"))

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from rnnlab.distributed import sum_across_ranks
 from rnnlab.losses import count_targets, masked_cross_entropy
-from rnnlab.models.base import LMBatch, SeriesBatch, State, detach_state
+from rnnlab.models.base import CondBatch, LMBatch, SeriesBatch, State, detach_state
 
 if TYPE_CHECKING:
     from rnnlab.models.forecaster import Forecaster
@@ -34,8 +34,9 @@ def nll_to_metrics(total_nll: float, tokens: int) -> dict[str, float | int]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable[LMBatch]) -> dict[str, float | int]:
-    """{"nll", "ppl", "bpc", "tokens"} of `model` on `batches`."""
+def evaluate(model: nn.Module, batches: Iterable[LMBatch | CondBatch]) -> dict[str, float | int]:
+    """{"nll", "ppl", "bpc", "tokens"} of `model` on `batches` (a language model's, or a
+    class-conditioned one's)."""
     was_training = model.training
     model.eval()
     total, tokens = 0.0, 0

@@ -7,7 +7,8 @@ rules every task shares run here: a value given for a field the task, its model 
 training does not read is refused naming who reads it (the task's MODEL_ONLY and
 TRAIN_UNUSED), an unknown choice names the task that has it, and the training combinations
 (--momentum needs sgd, ...) hold for every task. Keys renamed for one name per concept (the
-tasks' RENAMED) still read, with a one-line note.
+tasks' RENAMED) still read, with a one-line note. A `--max-time` without `--max-steps` lets
+the time budget end the run (rnnlab/budget.py), for every task.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rnnlab.budget import apply_budget
 from rnnlab.config import SECTIONS, RunConfig, TrainConfig, check_section, flag, overlay
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks import DEFAULT_TASK, TASKS, get_task
@@ -132,6 +134,9 @@ def check_training(task: Task, cfg: RunConfig, given: set[str] | None) -> None:
     if t.schedule != "step" and given & {"train.lr_decay", "train.decay_start"}:
         raise RnnlabError("--lr-decay and --decay-start shape the step schedule: add "
                           "--schedule step or drop them")
+    if not t.max_time and "train.budget_evals" in given:
+        raise RnnlabError("--budget-evals spreads evaluations over --max-time: add --max-time "
+                          "SECONDS, or use --eval-every N")
     if t.optimizer != "sgd" and "train.momentum" in given:
         raise RnnlabError("--momentum applies to --optimizer sgd; drop it or use sgd")
 
@@ -199,6 +204,7 @@ def make_config(
     if flags:
         given |= overlay(cfg, flags, "flags", _foreign(task))
     cfg.explicit = sorted(given)
+    apply_budget(cfg)  # --max-time without --max-steps: the budget ends the run
     return validate(cfg, given), given
 
 

@@ -2,10 +2,12 @@
 
 A batch source has `epoch(epoch, start) -> Iterator[batch]` and `__len__`. The trainer is the
 only place recurrent state is carried between batches (see `_carry`). It evaluates every
-`eval_every` steps, keeps the best weights (`best.pt`) and the full training position
-(`last.pt`: weights, optimizer, schedule, RNG state, epoch/batch position, carried state), so
-`resume` continues a killed run to the same weights an uninterrupted run reaches.
-Progress goes to a callback: no printing here.
+`eval_every` steps (or, with `budget_evals` and `max_time`, about `budget_evals` times over the
+time budget: `next_eval_time`), keeps the best weights (`best.pt`) and the full training
+position (`last.pt`: weights, optimizer, schedule, RNG state, epoch/batch position, carried
+state), so `resume` continues a killed run to the same weights an uninterrupted run reaches.
+Early stopping compares the best of the last `patience` evaluations with the best before them
+(`stalled`). Progress goes to a callback: no printing here.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rnnlab.distributed import Dist, ddp_forward, global_loss, reducing
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import evaluate
 from rnnlab.models.base import State, detach_state
+from rnnlab.threads import choose_threads, model_gemm_size
 
 
 class Batch(Protocol):
@@ -56,6 +59,31 @@ class History:
     best_step: int = 0
     steps: int = 0
     stopped: str = ""
+
+
+# a time-spread evaluation waits at least this many times its own duration, so validation
+# takes at most ~10% of the budget however large the validation set is
+EVAL_SHARE = 10.0
+
+
+def next_eval_time(start: float, duration: float, max_time: float, evals: int) -> float:
+    """When the next evaluation is due (clock seconds) after one that began at `start` and
+    took `duration`: `max_time / evals` later, or `EVAL_SHARE` times its duration when
+    that is longer."""
+    return start + max(max_time / evals, EVAL_SHARE * duration)
+
+
+def stalled(recent: list[float], best_before: float, patience: int, margin: float) -> bool:
+    """Early stopping: the last `patience` evaluations (`recent`) end the run when their best
+    is not below `best_before` (the best of every earlier one, inf if none) by the margin:
+    `min(recent) >= best_before + margin * |best_before|`. margin 0 is the classic rule (no
+    new best in `patience` evaluations); a positive margin ends the run on a rise only."""
+    if not patience or len(recent) < patience:
+        return False
+    before = min([best_before, *recent[:-patience]])
+    if not math.isfinite(before):
+        return False
+    return min(recent[-patience:]) >= before + margin * abs(before)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -173,6 +201,11 @@ class _Position:
     batch: int = 0  # (epoch, batch) always names the next batch
     elapsed: float = 0.0
     bad_evals: int = 0
+    # early stopping: the monitored figures of the last `patience` evaluations, and the best
+    # of the ones before them
+    recent: list[float] = field(default_factory=list)
+    best_before: float = math.inf
+    next_eval: float = 0.0  # time-spread evaluation: clock seconds when the next one is due
 
 
 class Trainer:
@@ -186,6 +219,7 @@ class Trainer:
         monitor: str = "nll",
         dist: Dist | None = None,
         eval_at_start: bool = False,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -198,6 +232,7 @@ class Trainer:
         self.eval_at_start = eval_at_start
         # torchrun: batch sources are this rank's shards, rank 0 alone has an out_dir
         self.dist = dist or Dist()
+        self.clock = clock  # tests: a fake clock instead of the one --clock names
 
     def payload(self, model: nn.Module, **more: Any) -> dict[str, Any]:
         """A checkpoint of `model` with this run's extra payload."""
@@ -210,6 +245,8 @@ class Trainer:
         }
 
     def _clock(self) -> Callable[[], float]:
+        if self.clock is not None:
+            return self.clock
         if self.cfg.clock not in ("wall", "cpu"):
             raise RnnlabError(f"--clock must be 'wall' or 'cpu', got {self.cfg.clock!r}")
         # "cpu": this process's CPU seconds, so --max-time means the same on a shared machine
@@ -254,6 +291,9 @@ class _Fit:
         self.t, self.cfg, self.model, self.train, self.val = trainer, trainer.cfg, model, \
             train, val
         cfg = self.cfg
+        if cfg.threads is None:  # never more than torch's own count (or one set before)
+            threads = choose_threads(model_gemm_size(model, cfg.batch_size), cfg.clock)
+            torch.set_num_threads(min(torch.get_num_threads(), threads))
         self.opt = make_optimizer(model, cfg)
         self.loss_fn = make_loss_fn(model, cfg, trainer.dist)
         self.steps_per_epoch = len(train)
@@ -270,6 +310,11 @@ class _Fit:
             self.pos = _Position(t["step"], t["epoch"], t["batch"], t["elapsed"],
                                  t["bad_evals"])
             self.hist.best_val, self.hist.best_step = t["best_val"], t["best_step"]
+            # checkpoints written before the window rule: the evaluations since the best
+            # count as above it, which continues the classic rule exactly
+            self.pos.recent = list(t.get("recent", [math.inf] * t["bad_evals"]))
+            self.pos.best_before = t.get("best_before", t["best_val"])
+            self.pos.next_eval = t.get("next_eval", 0.0)
             self.state = trainer.dist.split_state(resume.get("carry"))  # all B rows saved
         else:
             torch.manual_seed(cfg.seed)
@@ -277,13 +322,17 @@ class _Fit:
         self.t0 = self.clock() - self.pos.elapsed
         self.wall0 = time.perf_counter()
         self.running, self.running_n = 0.0, 0
+        self.spread = bool(cfg.budget_evals and cfg.max_time)  # evaluations by elapsed time
+        if self.spread and resume is None:
+            self.pos.next_eval = next_eval_time(0.0, 0.0, cfg.max_time or 0.0,
+                                                cfg.budget_evals or 1)
 
     def seconds(self) -> float:
         # torchrun: the slowest rank's time, so --max-time stops every rank at the same step
         return self.t.dist.all_max(self.clock() - self.t0)
 
     def run(self) -> History:
-        cfg, pos, train = self.cfg, self.pos, self.train
+        pos, train = self.pos, self.train
         self.model.train()
         if self.t.eval_at_start and self.val is not None and pos.step == 0:
             self.evaluate_start()
@@ -306,7 +355,7 @@ class _Fit:
                 self.t.on_event({"event": "step", "step": pos.step, "loss": loss,
                                  "grad_norm": grad_norm, "total": self.total})
                 reason = self.stop_reason()
-                if pos.step % cfg.eval_every == 0 or reason:
+                if reason or self.eval_due():
                     self.evaluate(grad_norm)
                     reason = self.stop_reason()  # early stopping may trigger after this eval
                 if reason:
@@ -317,14 +366,19 @@ class _Fit:
             self.checkpoint(BEST)
         return self.hist
 
+    def eval_due(self) -> bool:
+        if self.spread:
+            return self.seconds() >= self.pos.next_eval
+        return self.pos.step % self.cfg.eval_every == 0
+
     def stop_reason(self) -> str:
         cfg, pos = self.cfg, self.pos
         if pos.step >= self.total:
             return "max_steps" if self.total == cfg.max_steps else "max_epochs"
         if cfg.max_time and self.seconds() >= cfg.max_time:  # 0 or None: no limit
             return "max_time"
-        if cfg.patience and pos.bad_evals >= cfg.patience:  # 0 or None: never
-            return "early_stopping"
+        if stalled(pos.recent, pos.best_before, cfg.patience or 0, cfg.patience_margin):
+            return "early_stopping"  # patience 0 or None: never
         return ""
 
     def checkpoint(self, kind: str) -> None:
@@ -337,7 +391,9 @@ class _Fit:
         pos, hist = self.pos, self.hist
         position = {"step": pos.step, "epoch": pos.epoch, "batch": pos.batch,
                     "elapsed": elapsed, "bad_evals": pos.bad_evals,
-                    "best_val": hist.best_val, "best_step": hist.best_step}
+                    "best_val": hist.best_val, "best_step": hist.best_step,
+                    "recent": list(pos.recent), "best_before": pos.best_before,
+                    "next_eval": pos.next_eval}
         if kind == BEST:
             save_checkpoint(out / BEST, self.t.payload(self.model, trainer=position))
             return
@@ -352,11 +408,13 @@ class _Fit:
             metrics = self.t.eval_fn(self.model, self.val.epoch(0))  # type: ignore[union-attr]
         self.model.train()
         self.hist.best_val, self.hist.best_step = metrics[self.t.monitor], 0
+        self.pos.best_before = _finite(metrics[self.t.monitor])
         self.checkpoint(BEST)
 
     def evaluate(self, grad_norm: float) -> None:
         """Record the running train loss, validate, keep the best, checkpoint, report."""
         cfg, pos, hist = self.cfg, self.pos, self.hist
+        start = self.seconds()
         record = {"step": pos.step, "epoch": round(pos.step / self.steps_per_epoch, 4),
                   "train_loss": self.running / self.running_n,
                   "lr": self.opt.param_groups[0]["lr"], "grad_norm": grad_norm,
@@ -378,6 +436,17 @@ class _Fit:
                 self.checkpoint(BEST)
             else:
                 pos.bad_evals += 1
+            pos.recent.append(_finite(metrics[self.t.monitor]))
+            while len(pos.recent) > max(1, cfg.patience or 0):  # the window: last `patience`
+                pos.best_before = min(pos.best_before, pos.recent.pop(0))
+        if self.spread:
+            pos.next_eval = next_eval_time(start, self.seconds() - start, cfg.max_time or 0.0,
+                                           cfg.budget_evals or 1)
         hist.records.append(record)
         self.checkpoint(LAST)
         self.t.on_event({"event": "eval", **record})
+
+
+def _finite(value: float) -> float:
+    """A monitored figure for the early-stopping window: NaN counts as the worst."""
+    return value if not math.isnan(value) else math.inf

@@ -17,7 +17,7 @@ from rnnlab.losses import IGNORE_INDEX, masked_cross_entropy
 from rnnlab.metrics import evaluate
 from rnnlab.models.base import LMBatch, Output
 from rnnlab.models.lm import RecurrentLM
-from rnnlab.trainer import Trainer, lr_factor, make_loss_fn
+from rnnlab.trainer import Trainer, lr_factor, make_loss_fn, next_eval_time, stalled
 
 
 class Spy(nn.Module):
@@ -143,3 +143,104 @@ def test_bf16_training_loss_is_close_to_fp32(precision, fused) -> None:
     loss.backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32
                for p in model.parameters())
+
+
+# -- the time budget: cadence by elapsed time, early stopping on a window ---------------------
+class FakeClock:
+    """Seconds that pass only when the test says: each training forward is 1 s."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Ticker(Spy):
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def forward(self, batch: LMBatch, state=None) -> Output:
+        self.clock.now += 1.0
+        return super().forward(batch, state)
+
+
+def _ticking_fit(cost: float, **cfg: object):
+    clock = FakeClock()
+    stream = BpttStream(np.arange(2, 8).repeat(20) % 8, batch_size=2, seq_len=5)
+
+    def eval_fn(model, batches) -> dict:
+        clock.now += cost  # one validation pass
+        return {"nll": 1.0}
+
+    train_cfg = TrainConfig(max_steps=10**9, max_time=100, budget_evals=20, patience=None,
+                            **cfg)  # type: ignore[arg-type]
+    trainer = Trainer(train_cfg, eval_fn=eval_fn, clock=clock)
+    return trainer.fit(Ticker(clock), stream, stream)
+
+
+def test_next_eval_time_spreads_over_the_budget_and_rations_slow_validation() -> None:
+    assert next_eval_time(10.0, 0.1, 300.0, 20) == 25.0  # every 300 / 20 s
+    assert next_eval_time(10.0, 3.0, 300.0, 20) == 40.0  # 10x the pass: <= 10% of the time
+
+
+def test_budget_run_evaluates_by_time_and_ends_by_time() -> None:
+    hist = _ticking_fit(cost=0.0)
+    assert hist.stopped == "max_time" and hist.steps == 100
+    assert [r["step"] for r in hist.records] == list(range(5, 101, 5))  # 20 over 100 s
+    slow = _ticking_fit(cost=2.0)  # a 2 s validation pass: one every 20 s, not every 5 s
+    times = [r["time"] for r in slow.records]
+    assert slow.stopped == "max_time" and len(times) <= 6
+    gaps = [b - a for a, b in zip(times[:-2], times[1:-1], strict=True)]  # last: at the stop
+    assert gaps and all(g >= 20.0 for g in gaps)
+
+
+def test_explicit_steps_still_end_by_steps_and_evaluate_every_n() -> None:
+    clock = FakeClock()
+    stream = BpttStream(np.arange(2, 8).repeat(20) % 8, batch_size=2, seq_len=5)
+    cfg = TrainConfig(max_steps=30, max_time=1000, eval_every=10, patience=None)
+    hist = Trainer(cfg, eval_fn=lambda m, b: {"nll": 1.0}, clock=clock).fit(
+        Ticker(clock), stream, stream)
+    assert hist.stopped == "max_steps" and [r["step"] for r in hist.records] == [10, 20, 30]
+
+
+def test_stalled_is_the_classic_rule_at_margin_zero_and_waits_for_a_rise_above_it() -> None:
+    # classic: no new best in the last `patience` evaluations
+    assert stalled([2.0, 2.0], 2.0, 2, 0.0) and not stalled([2.0, 1.9], 2.0, 2, 0.0)
+    assert not stalled([2.0], 2.0, 2, 0.0)  # too few evaluations yet
+    assert not stalled([3.0, 3.0], math.inf, 2, 0.0)  # nothing before the window
+    # margin 0.01: a plateau (or a rise under 1%) continues, a rise of 1% ends the run
+    assert not stalled([2.01, 2.015], 2.0, 2, 0.01)
+    assert stalled([2.03, 2.02], 2.0, 2, 0.01)
+    # values before the window that were never moved out of it count as "before"
+    assert stalled([1.0, 2.0, 2.0], math.inf, 2, 0.0)
+
+
+def test_patience_margin_keeps_training_through_a_plateau() -> None:
+    clock = FakeClock()
+    stream = BpttStream(np.arange(2, 8).repeat(20) % 8, batch_size=2, seq_len=5)
+    figures = iter([2.0, 1.9, 1.905, 1.91, 1.9, 1.905, 1.91, 1.95, 1.96] + [2.0] * 100)
+
+    def fit(margin: float):
+        cfg = TrainConfig(max_steps=60, eval_every=5, patience=3, patience_margin=margin)
+        return Trainer(cfg, eval_fn=lambda m, b: {"nll": next(figures)}, clock=clock).fit(
+            Ticker(clock), stream, stream)
+
+    classic = fit(0.0)  # 1.9 at the 2nd evaluation, none better in the next 3: stops
+    assert classic.stopped == "early_stopping" and classic.steps == 25
+    figures = iter([2.0, 1.9, 1.905, 1.91, 1.9, 1.905, 1.91, 1.95, 1.96] + [2.0] * 100)
+    rise = fit(0.01)  # stops only once the last 3 are all >= 1.919 (evaluations 8 to 10)
+    assert rise.stopped == "early_stopping" and rise.steps == 50
+
+
+def test_threads_rule() -> None:
+    from rnnlab.threads import MIN_GEMM_SIZE, choose_threads, model_gemm_size
+
+    small = RecurrentLM(30, "lstm", 64, 256)
+    assert model_gemm_size(small, 32) == 4 * 256 * 256 * 32  # weight_hh, 32 batch rows
+    assert choose_threads(model_gemm_size(small, 32), "wall", cpus=2) == 1
+    assert choose_threads(MIN_GEMM_SIZE, "wall", cpus=2) == 2
+    assert choose_threads(MIN_GEMM_SIZE, "cpu", cpus=2) == 1  # CPU seconds: never pays
+    assert choose_threads(MIN_GEMM_SIZE, "wall", cpus=1) == 1
+    assert model_gemm_size(object(), 32) == 0  # a model without parameters

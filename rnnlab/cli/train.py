@@ -117,8 +117,11 @@ def _train_one(args: argparse.Namespace, cfg: RunConfig) -> int:
     bar = None
 
     def ready(info: dict[str, Any]) -> None:
-        for line in task.describe_ready(info, out):
-            print(line)
+        from rnnlab.budget import describe_budget
+
+        for line in [*task.describe_ready(info, out), describe_budget(cfg)]:
+            if line:
+                print(line)
 
     def event(e: dict[str, Any]) -> None:
         nonlocal bar
@@ -147,10 +150,24 @@ def _train_one(args: argparse.Namespace, cfg: RunConfig) -> int:
     with runlock.keep(out):  # the lock train() takes lasts through the final writes below
         try:
             res = train(task, cfg, out, resume=args.resume, on_event=event, on_ready=ready)
+        except KeyboardInterrupt:
+            if _has_checkpoint(out):
+                raise
+            print("error: interrupted before the first checkpoint; nothing of this start was "
+                  f"kept in {str(out)!r}: run the command again", file=sys.stderr)
+            return 130
         finally:
             if bar is not None:
                 bar.close()
         return _report(args, cfg, task, res, out)
+
+
+def _has_checkpoint(out: Path) -> bool:
+    """Whether `out` holds a checkpoint to resume from (a start that failed before its
+    first one left nothing behind: rnnlab.run.train)."""
+    from rnnlab.checkpoint import LAST
+
+    return (out / LAST).is_file()
 
 
 def _report(args: argparse.Namespace, cfg: RunConfig, task: Task, res: TrainResult,
@@ -188,7 +205,9 @@ def _cross_validate(args: argparse.Namespace, cfg: RunConfig, runs: list[RunConf
         fold_args = copy.copy(args)
         fold_args.out, fold_args.resume, fold_args.config = str(out / f"fold-{k}"), False, None
         print(f"== fold {k + 1} of {len(runs)}")
-        _train_one(fold_args, fold_cfg)
+        code = _train_one(fold_args, fold_cfg)
+        if code != 0:
+            return code
         folds.append(json.loads((out / f"fold-{k}" / "final.json").read_text()))
     summary = task.cv_summary(folds)
     (out / "cv.json").write_text(json.dumps(summary, indent=2) + "\n")

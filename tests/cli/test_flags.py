@@ -37,7 +37,7 @@ CONTEXT = {
 }
 # the training combinations hold for every task
 TRAIN_CONTEXT = {"lr_decay": ["--schedule", "step"], "decay_start": ["--schedule", "step"],
-                 "momentum": ["--optimizer", "sgd"]}
+                 "momentum": ["--optimizer", "sgd"], "budget_evals": ["--max-time", "60"]}
 BASE = {"lm": [], "forecast": [], "classify": ["--data", "x.tsv"],  # what a task needs
         "conditional": ["--data", "x.tsv"], "tag": ["--data", "x.conllu"],
         "translate": ["--data", "x.tsv"]}

@@ -3,7 +3,10 @@
 `text_defaults` picks the shape and the training settings of a recurrent LM on one text stream
 (`--format text`) from the number of training tokens, the vocabulary size, the level, and the
 budget (`--max-time` CPU seconds or `--max-steps`). The run driver applies them only to the
-fields the user did not set. The measurements behind every constant are in
+fields the user did not set. What a `--max-time` budget does to the limits, the evaluation
+cadence and early stopping is the rule every task shares (rnnlab/budget.py); the
+`eval_every` chosen here applies when the run has no time budget. The measurements behind
+every constant are in
 `benchmarks/results/lm_defaults_runs.md` and the "Defaults on new texts" section of
 BENCHMARKS.md (one CPU thread, torch 2.13).
 """
@@ -33,7 +36,7 @@ WORD_SIZES = (200, 300, 400, 512, 650)
 
 def char_tokens_per_second(hidden: int) -> float:
     """Estimated training throughput (tokens per CPU second) of a character LSTM."""
-    return CHAR_TOKENS_PER_S_AT_512 * (512 / hidden) ** 1.5
+    return CHAR_TOKENS_PER_S_AT_512 * float((512 / hidden) ** 1.5)
 
 
 def word_tokens_per_second(hidden: int, vocab_size: int) -> float:
