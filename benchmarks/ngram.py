@@ -4,6 +4,11 @@ n-gram NLL on names.txt. Prints markdown tables; --write puts them into BENCHMAR
 
     OMP_NUM_THREADS=1 python benchmarks/ngram.py                 # orders 2-5, all columns
     python benchmarks/ngram.py --orders 5 --nltk-time-limit 20 --write
+    python benchmarks/ngram.py --text-only --write   # `rnnlab train --format text` vs lmplz
+
+The --format text check trains through the CLI (each line of the text a sentence), exports
+the run with NGramLM.to_arpa, and compares rnnlab's test figures with lmplz/query on the same
+training and test lines, and KenLM's query of rnnlab's ARPA file.
 
 KenLM is found through --kenlm-bin, $KENLM_BIN, $PATH or /tmp/kenlm/build/bin (see
 benchmarks/kenlm_setup.sh); NLTK through `pip install nltk`. Either missing prints `n/a`.
@@ -18,6 +23,7 @@ child's peak resident memory (os.wait4), which for rnnlab includes the Python + 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -220,6 +226,108 @@ def names_table(orders: list[int]) -> str:
     return "\n".join(out)
 
 
+# ------------------------------------------------------------- --format text
+def text_parity(text: Path, level: str, order: int, bin_dir: Path | None, tmp: Path) -> dict:
+    """`rnnlab train --format text --model ngram` on `text` (each line a sentence) against
+    lmplz/query on the same training lines, scored on the run's own test lines."""
+    import numpy as np
+
+    from rnnlab.data.readers import load_splits, text_lines
+    from rnnlab.models.arpa import arpa_word
+    from rnnlab.run import load
+    from rnnlab.tasks.lm import evaluate
+    from rnnlab.tasks.lm.sentences import encode_sentences, split_sentences
+
+    run = tmp / f"{level}{order}"
+    cmd = ["train", "--data", str(text), "--format", "text", "--level", level, "--model",
+           "ngram", "--order", str(order), "--out", str(run), "--threads", "1", "--clock",
+           "cpu", "--samples", "0", "--no-progress"]
+    subprocess.run([sys.executable, "-m", "rnnlab", *cmd], check=True, capture_output=True)
+    loaded = load(run)
+    tok, model = loaded.payload["tokenizer"], loaded.model
+    from rnnlab.data.tokenizers import Tokenizer
+
+    tok = Tokenizer.from_dict(tok)
+    splits = load_splits(loaded.cfg.data)
+    ours = evaluate(loaded, {"split": "test"})
+    test = split_sentences(encode_sentences(tok, str(splits.test)))
+    ours_sent = model.sentence_log10([s.tolist() for s in test])
+    shown = " ".join(cmd).replace(str(run), "RUN").replace(str(text), os.path.relpath(text, ROOT))
+    row = {"command": f"rnnlab {shown}",
+           "level": level, "order": order, "ppl": ours["ppl"], "nll": ours["nll"],
+           "tokens": ours["tokens"], "sentences": len(test), "ngrams": None, "kenlm": None}
+    model.to_arpa(str(tmp / "ours.arpa"), tok.vocab.itos)
+    row["ngrams"] = arpa_counts(tmp / "ours.arpa")
+    if bin_dir is None:
+        return row
+
+    def spell(part: str) -> str:  # what lmplz reads: words as they are, characters spaced
+        lines = text_lines(part)
+        if level == "char":
+            lines = [" ".join(arpa_word(c) for c in line) for line in lines]
+        return "".join(line + "\n" for line in lines)
+
+    (tmp / "train.txt").write_text(spell(str(splits.train)))
+    (tmp / "test.txt").write_text(spell(str(splits.test)))
+    ken_arpa = tmp / "kenlm.arpa"
+    subprocess.run([str(bin_dir / "lmplz"), "-o", str(order), "-S", "1G", "-T", str(tmp),
+                    "--text", str(tmp / "train.txt"), "--arpa", str(ken_arpa)],
+                   check=True, capture_output=True)
+
+    def query(arpa: Path) -> tuple[float, np.ndarray]:
+        out, _, _ = run_measured([str(bin_dir / "query"), "-v", "sentence", str(arpa)],
+                                 stdin=tmp / "test.txt")
+        totals = [float(x.split()[1]) for x in out.splitlines() if x.startswith("Total:")]
+        sent = np.array(totals)
+        return float(10 ** (-sent.sum() / ours["tokens"])), sent
+
+    ken_ppl, ken_sent = query(ken_arpa)
+    ours_by_kenlm, _ = query(tmp / "ours.arpa")
+    row["kenlm"] = {"ppl": ken_ppl, "ngrams": arpa_counts(ken_arpa),
+                    "max_abs_log10_sentence": float(np.abs(ours_sent - ken_sent).max()),
+                    "query_of_our_arpa_ppl": ours_by_kenlm,
+                    "command": f"lmplz -o {order} -S 1G -T $TMP --text train.txt --arpa "
+                               f"o{order}.arpa; query -v sentence o{order}.arpa < test.txt"}
+    return row
+
+
+def arpa_counts(path: Path) -> list[int]:
+    with open(path) as f:
+        return [int(line.split("=")[1]) for line in f if line.startswith("ngram ")]
+
+
+def text_table(texts: list[Path], levels: list[str], orders: list[int], bin_dir: Path | None
+               ) -> str:
+    lines = [
+        "`--format text` (each line a sentence, an empty line the sentence `<s> </s>`), "
+        "rnnlab's default contiguous split (test = the last 5%), modified "
+        "Kneser-Ney. rnnlab ppl = exp(nll) of `rnnlab evaluate RUN --split test`; KenLM = "
+        "`lmplz` on the run's training lines, `query` on its test lines (characters spaced, "
+        "a space spelled `<U+0020>`); KenLM on rnnlab's ARPA = `query` of `NGramLM.to_arpa`. "
+        "At character level `</s>` stands for the newline, so nats per token are nats per "
+        "character; character-level 5-gram figures measured before this rule read the text as "
+        "one stream with the newline as a character (context across line ends).",
+        "",
+        "| text | level | order | test tokens | rnnlab nll | rnnlab ppl | KenLM ppl | KenLM on "
+        "rnnlab's ARPA | max abs diff log10 P(sentence) | n-grams per order (rnnlab = KenLM) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    commands = []
+    for text, level, n in itertools.product(texts, levels, orders):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = text_parity(text, level, n, bin_dir, Path(tmp))
+        k = r["kenlm"] or {}
+        same = "n/a" if not k else ("yes" if k["ngrams"] == r["ngrams"] else
+                                    f"no: {k['ngrams']}")
+        lines.append(
+            f"| {text.name} | {level} | {n} | {r['tokens']:,} | {r['nll']:.4f} | {r['ppl']:.4f} "
+            f"| "
+            f"{fmt(k.get('ppl'), '.4f')} | {fmt(k.get('query_of_our_arpa_ppl'), '.4f')} | "
+            f"{fmt(k.get('max_abs_log10_sentence'), '.1e')} | {r['ngrams']} ({same}) |")
+        commands.append(f"- `{r['command']}`" + (f"; `{k['command']}`" if k else ""))
+    return "\n".join([*lines, "", *commands])
+
+
 # ------------------------------------------------------------------------- main
 def fmt(x: float | None, spec: str = ".2f") -> str:
     return "n/a" if x is None else format(x, spec)
@@ -234,6 +342,13 @@ def main() -> None:
     ap.add_argument("--nltk-time-limit", type=float, default=20.0, help="seconds per phase")
     ap.add_argument("--no-nltk", action="store_true")
     ap.add_argument("--names-orders", type=int, nargs="*", default=[2, 3, 4, 5, 6])
+    ap.add_argument("--text", type=Path, nargs="+",
+                    default=[DATA / "timemachine" / "timemachine.txt"],
+                    help="texts for the --format text parity check")
+    ap.add_argument("--text-levels", nargs="*", default=["word", "char"])
+    ap.add_argument("--text-orders", type=int, nargs="*", default=[3, 5])
+    ap.add_argument("--text-only", action="store_true",
+                    help="only the --format text check (its own section with --write)")
     ap.add_argument("--write", action="store_true", help="fill the section of BENCHMARKS.md")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -241,6 +356,15 @@ def main() -> None:
         return child(args.child, args.smoothing, args.data)
 
     kenlm_bin = find_kenlm(args.kenlm_bin)
+    if args.text_only:
+        table = text_table(args.text, args.text_levels, args.text_orders, kenlm_bin)
+        print(table)
+        if args.write:
+            command = " ".join(["python", "benchmarks/ngram.py", *sys.argv[1:]])
+            write_section("ngram-text", f"Command: `{command}` (KenLM built by "
+                          "`benchmarks/kenlm_setup.sh`), 1 thread.\n\n" + table,
+                          "n-gram models on --format text (each line a sentence) vs KenLM")
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         kenlm = kenlm_rows(kenlm_bin, args.orders, args.data, Path(tmp)) if kenlm_bin else {}
     lines = [

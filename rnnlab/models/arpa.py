@@ -14,9 +14,10 @@ This module knows tables and files only: a table of order n is (keys (M_n,) sort
 index of the (n-1)-gram prefix in table n-1 * V + last token, natural-log p (M_n,),
 natural-log bow (M_n,)), as `ngram_counts` builds them; `NGramLM.from_arpa` / `to_arpa` turn
 them into a model and back. Natural logs inside, log10 in the file. `<s>`, `</s>`, `<unk>` are
-rnnlab's `<bos>`, `<eos>`, `<unk>`. A probability of 0 (mle) is written as -99, SRILM's
-convention, and read back as 0. `<s>` is never predicted, whatever the file says (KenLM
-writes 0 for it).
+rnnlab's `<bos>`, `<eos>`, `<unk>`; a whitespace character inside a token is written
+`<U+0020>` (`arpa_word`) and read back as the character. A probability of 0 (mle) is written
+as -99, SRILM's convention, and read back as 0. `<s>` is never predicted, whatever the file
+says (KenLM writes 0 for it).
 
 Memory: writing unpacks and formats R = WRITE_ROWS n-grams at a time (O(R n) beside the
 tables); reading streams the file line by line into compact arrays (int32 ids and float64
@@ -27,6 +28,7 @@ the trie of each order is built into the tables (24 bytes per n-gram). Nothing i
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import Protocol
@@ -39,6 +41,22 @@ from rnnlab.models.ngram_counts import Table, backoff_log_probs, lookup
 
 ARPA_NAMES = {BOS: "<s>", EOS: "</s>", UNK: "<unk>"}
 FROM_ARPA = {"<s>": BOS, "</s>": EOS, "<unk>": UNK}
+ESCAPED = re.compile(r"<U\+([0-9A-F]{4,6})>")
+
+
+def arpa_word(token: str) -> str:
+    """A token as an ARPA word: `<s>`, `</s>`, `<unk>` for rnnlab's specials, and every
+    whitespace character (a character model's space) as `<U+0020>`, since ARPA fields are
+    whitespace-separated. Feed KenLM's `lmplz` text spelled the same way."""
+    token = ARPA_NAMES.get(token, token)
+    return "".join(f"<U+{ord(c):04X}>" if c.isspace() else c for c in token)
+
+
+def from_arpa_word(word: str) -> str:
+    """The inverse of `arpa_word`."""
+    word = FROM_ARPA.get(word, word)
+    return ESCAPED.sub(lambda m: chr(int(m.group(1), 16)) if chr(int(m.group(1), 16)).isspace()
+                       else m.group(0), word)
 LN10 = float(np.log(10.0))
 ZERO_LOG10 = -99.0
 WRITE_ROWS = 2**16  # n-grams formatted per chunk: a few MB of strings at any model size
@@ -66,7 +84,7 @@ def write_arpa_tables(tables: list[Table], path: str, itos: Sequence[str]) -> No
     """Write backoff `tables` (orders 1..N) to `path`; `itos[i]` is the string of token id i."""
     V = len(tables[0][0])
     expect(len(itos) == V, f"itos must have vocab_size={V} entries, got {len(itos)}")
-    names = np.array([ARPA_NAMES.get(t, t) for t in itos], dtype=object)
+    names = np.array([arpa_word(t) for t in itos], dtype=object)
 
     def chunks(n: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(rows, tokens (R, n), kept mask) over table n, <pad> n-grams dropped: <pad> is not
@@ -138,12 +156,12 @@ def _parse(path: str) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray, np.
             elif n:
                 words = fields[1 : n + 1]
                 if n == 1:
-                    w = FROM_ARPA.get(words[0], words[0])
+                    w = from_arpa_word(words[0])
                     if w not in stoi:
                         stoi[w] = len(itos)
                         itos.append(w)
                 try:
-                    toks.extend([stoi[FROM_ARPA.get(w, w)] for w in words])
+                    toks.extend([stoi[from_arpa_word(w)] for w in words])
                 except KeyError as e:
                     raise RnnlabError(
                         f"{path}: {n}-gram word {e} missing from the 1-grams; an ARPA file "

@@ -24,7 +24,9 @@ Smoothings (`c` raw counts, `a` Kneser-Ney adjusted counts, V' = V - 2 predictab
             a = raw count for the highest order and for n-grams starting with <s>, else the
             number of distinct left extensions. A sentence contributes n-grams with <s> only in
             the first position (KenLM's "<s> <s>" collapse), so scoring with N-1 <s> tokens of
-            context equals KenLM's scoring after one <s>.
+            context equals KenLM's scoring after one <s>. The counts-of-counts behind D_j are
+            lmplz's too, which count the last n-gram it visits at each lower order by its raw
+            count (`ngram_counts.lmplz_last`).
 
 <pad> and <bos> get probability 0 (logits -inf); all other ids, including <unk> (an ordinary
 word here, as in PTB) and <eos> (= </s>), sum to 1 in every context.

@@ -109,7 +109,12 @@ def pad_stream(
     """One stream of all sentences, each as [<s>]*(N-1) + words + [</s>], and the
     position of every token inside its sentence (the padding is at 0..N-2)."""
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    words = np.fromiter(chain.from_iterable(sequences), dtype=np.int64, count=int(lengths.sum()))
+    if sequences and all(isinstance(s, np.ndarray) for s in sequences):
+        # views of one id stream (a text's sentences): one copy, not one Python int per id
+        words = np.concatenate([np.zeros(0, np.int64), *sequences]).astype(np.int64, copy=False)
+    else:
+        words = np.fromiter(chain.from_iterable(sequences), dtype=np.int64,
+                            count=int(lengths.sum()))
     if check and len(words):
         bad = (words < 0) | (words >= V) | (words == PAD_ID) | (words == BOS_ID)
         bad |= words == EOS_ID
@@ -140,6 +145,7 @@ class Counts:
         self.left: list[np.ndarray] = []  # (M_n,) distinct left extensions (KN only)
         self.bos_first: list[np.ndarray] = []  # (M_n,) n-gram starts with <s>
         self.suffix: list[np.ndarray] = []  # (M_n,) index of the last n-1 tokens in table n-1
+        self.last: list[int] = []  # per order n < N: lmplz's last n-gram (`lmplz_last`), or -1
 
 
 def unique_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,7 +189,47 @@ def count_ngrams(stream: np.ndarray, pos: np.ndarray, V: int, N: int, kn: bool) 
         for n in range(1, N):
             c.left.append(np.bincount(c.suffix[n], minlength=len(c.keys[n - 1])).astype(float))
         c.left.append(c.raw[N - 1])
+        c.last = lmplz_last(c, stream, V)
     return c
+
+
+def lmplz_last(c: Counts, stream: np.ndarray, V: int) -> list[int]:
+    """Index of the n-gram that lmplz (KenLM 0.3.0) visits last at each order n < N, -1 if
+    none. lmplz's `AdjustCounts` adds these few n-grams to the counts-of-counts with their
+    raw count instead of their adjusted count (its final loop reads `actual_counts`), which
+    moves the discounts of an order when the two fall in different classes (1, 2, 3+): on a
+    character text, whose last new character is often rare, the unigram discounts.
+
+    lmplz visits n-grams in suffix order of its word ids: <unk> 0, <s> 1, </s> 2, then the
+    words in order of first appearance. Its last n-gram of order n is the suffix of its last
+    full n-gram: the word with the highest id, then, order by order, the extension to the
+    left by the highest id; an extension by <s> ends the chain (such n-grams keep raw counts
+    anyway)."""
+    N = len(c.keys)
+    words = stream[stream > EOS_ID]
+    seen, first = np.unique(words, return_index=True)
+    kid = np.zeros(V, dtype=np.int64)  # <pad> and <unk> sort first, <s> 1, </s> 2
+    kid[BOS_ID], kid[EOS_ID] = 1, 2
+    kid[seen[np.argsort(first)]] = 3 + np.arange(len(seen))
+    last = [-1] * (N - 1)
+    if N < 2:
+        return last
+    present = np.flatnonzero(c.raw[0] > 0)
+    if not len(present):
+        return last
+    row = int(present[np.argmax(kid[present])])
+    for n in range(1, N):
+        last[n - 1] = row
+        if n == N - 1 or c.bos_first[n - 1][row]:
+            break
+        ext = np.flatnonzero(c.suffix[n] == row)  # (n+1)-grams whose last n tokens are row
+        if not len(ext):
+            break
+        head = ext.copy()  # the first token of each extension
+        for m in range(n + 1, 1, -1):
+            head = c.keys[m - 1][head] // V
+        row = int(ext[np.argmax(kid[head])])
+    return last
 
 
 # --------------------------------------------------------------------- smoothing
@@ -224,7 +270,11 @@ def kneser_ney(c: Counts, V: int, modified: bool) -> tuple[list[Table], np.ndarr
         a = np.where(c.bos_first[n - 1] | (n == N), c.raw[n - 1], c.left[n - 1])
         if n == 1:
             a[[PAD_ID, BOS_ID]] = 0.0
-        d = discounts[n - 1] = discounts_of(a, modified, n)
+        stats = a
+        if n < N and c.last and c.last[n - 1] >= 0:  # lmplz's counts-of-counts, see lmplz_last
+            stats = a.copy()
+            stats[c.last[n - 1]] = c.raw[n - 1][c.last[n - 1]]
+        d = discounts[n - 1] = discounts_of(stats, modified, n)
         parent = keys // V if n > 1 else np.zeros(len(keys), dtype=np.int64)
         n_parents = len(c.keys[n - 2]) if n > 1 else 1
         denom = np.bincount(parent, weights=a, minlength=n_parents)  # sum_x a(h x)

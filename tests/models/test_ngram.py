@@ -332,3 +332,113 @@ def test_state_ids_name_equal_distributions() -> None:
         rows = dist[ids == s]
         np.testing.assert_array_equal(rows, np.broadcast_to(rows[0], rows.shape))
     assert len(np.unique(ids)) > 1
+
+
+# -- each line a sentence (`--format text`), lmplz's conventions -------------------------------
+# `lmplz -o 2 --discount_fallback --text empty.txt` (KenLM 0.3.0) on "a b\n\nb a\n   \na\n\n":
+# the empty line, the line of spaces and the last empty line are each the sentence <s> </s>.
+EMPTY_LINES_TEXT = "a b\n\nb a\n   \na\n\n"
+EMPTY_LINES_ARPA = """\\data\\
+ngram 1=5
+ngram 2=7
+
+\\1-grams:
+-0.90309\t<unk>\t0
+0\t<s>\t-0.10145763
+-0.46943438\t</s>\t0
+-0.5720968\ta\t-0.23408322
+-0.5720968\tb\t-0.30103
+
+\\2-grams:
+-0.5708921\t<s> </s>
+-0.34880275\ta </s>
+-0.37712017\tb </s>
+-0.47230107\t<s> a
+-0.41574955\tb a
+-0.5296088\t<s> b
+-0.49090958\ta b
+
+\\end\\
+"""
+
+
+def test_empty_lines_are_empty_sentences_as_lmplz(tmp_path: Path) -> None:
+    from rnnlab.tasks.lm.sentences import encode_sentences, split_sentences
+
+    tok = Tokenizer.fit(EMPTY_LINES_TEXT.split("\n"), "word")
+    sentences = split_sentences(encode_sentences(tok, EMPTY_LINES_TEXT))
+    assert [s.tolist() for s in sentences] == [
+        tok.encode("a b"), [], tok.encode("b a"), [], tok.encode("a"), []]
+    ours = fit(len(tok), 2, "mkn", sentences)
+    (tmp_path / "k.arpa").write_text(EMPTY_LINES_ARPA)
+    kenlm, itos = NGramLM.from_arpa(str(tmp_path / "k.arpa"))
+    to_kenlm = np.array([itos.index(w) for w in tok.vocab.itos])
+    ctx = np.array([[BOS_ID], [tok.vocab.stoi["a"]], [tok.vocab.stoi["b"]], [1]])
+    np.testing.assert_allclose(ours.log_prob(ctx), kenlm.log_prob(to_kenlm[ctx])[:, to_kenlm],
+                               rtol=2e-6)
+
+
+def lmplz_corpus() -> list[str]:
+    """400 Zipfian lines that `lmplz -o 3` takes without --discount_fallback, then a last new
+    word "zz" with raw count 3 but 2 left extensions (<s>, w0)."""
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(300)]
+    weights = [1 / (i + 1) for i in range(300)]
+    lines = [" ".join(rng.choices(words, weights, k=rng.randrange(8))) for _ in range(400)]
+    lines[5] = "   "
+    return [*lines, "w0 zz", "w0 zz w1", "zz"]
+
+
+def test_mkn_discounts_as_lmplz_counts_them() -> None:
+    """lmplz adds the n-gram it visits last at each lower order to the counts-of-counts with
+    its raw count (see `ngram_counts.lmplz_last`): here "zz" moves from class 2 to 3. The
+    figures are lmplz's "Statistics" lines for `lmplz -o 3` on `lmplz_corpus()`."""
+    lines = lmplz_corpus()
+    tok = Tokenizer.fit(lines, "word")
+    model = fit(len(tok), 3, "mkn", [tok.encode(x) for x in lines])
+    lmplz = [[0.393365, 1.31776, 2.14948], [0.80673, 1.37334, 1.55345],
+             [0.949926, 1.24565, 1.73343]]
+    np.testing.assert_allclose(model.discounts.numpy()[:, 1:], lmplz, rtol=5e-6)
+
+
+def kenlm_bin() -> Path | None:
+    import os
+    import shutil
+
+    for d in (os.environ.get("KENLM_BIN"), "/tmp/kenlm/build/bin"):
+        if d and (Path(d) / "lmplz").is_file():
+            return Path(d)
+    found = shutil.which("lmplz")
+    return Path(found).parent if found else None
+
+
+@pytest.mark.skipif(kenlm_bin() is None, reason="KenLM's lmplz not built "
+                    "(benchmarks/kenlm_setup.sh)")
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_text_sentences_equal_lmplz_binary(level: str, tmp_path: Path) -> None:
+    """The sentences of a text (each line one, empty lines included) against the real lmplz
+    on the same lines; characters are spaced for lmplz, a space spelled as `arpa_word` does."""
+    import subprocess
+
+    from rnnlab.models.arpa import arpa_word
+    from rnnlab.tasks.lm.sentences import encode_sentences, fit_texts, split_sentences
+
+    text = "\n".join(lmplz_corpus()) + "\n"
+    if level == "char":
+        text = "\n".join(x.replace("w", "")[:12] for x in lmplz_corpus()) + "\n"
+    lines = fit_texts(text)
+    tok = Tokenizer.fit(lines, level)
+    spelled = lines if level == "word" else [" ".join(map(arpa_word, x)) for x in lines]
+    (tmp_path / "t.txt").write_text("".join(x + "\n" for x in spelled))
+    subprocess.run([str(kenlm_bin() / "lmplz"), "-o", "4", "--discount_fallback", "--text",
+                    str(tmp_path / "t.txt"), "--arpa", str(tmp_path / "k.arpa")],
+                   check=True, capture_output=True)
+    ours = fit(len(tok), 4, "mkn", split_sentences(encode_sentences(tok, text)))
+    kenlm, itos = NGramLM.from_arpa(str(tmp_path / "k.arpa"))
+    to_kenlm = np.array([itos.index(w) for w in tok.vocab.itos])
+    ctx = np.random.default_rng(0).integers(1, len(tok), size=(100, 3))
+    ctx[:10] = BOS_ID
+    np.testing.assert_allclose(ours.log_prob(ctx), kenlm.log_prob(to_kenlm[ctx])[:, to_kenlm],
+                               rtol=2e-6)

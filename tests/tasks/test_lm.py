@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +221,92 @@ def test_bf16_lstm_on_a_cpu_without_it_is_one_error_line(tmp_path, capsys) -> No
     else:
         assert code == 2 and err.count("error:") == 1 and "--precision fp32" in err
     assert main([*common, "--model", "gru", "--out", str(tmp_path / "gru")]) == 0
+
+
+# -- count models on --format text: each line of the text is a sentence ----------------------
+NGRAM_SPLITS = {"train": "the cat sat\n\na dog ran far\nthe dog sat\n   \nthe cat ran\n"
+                         "a cat sat on the mat\n",
+                "val": "the cat sat on a dog\n\nthe dog ran\n", "test": "a cat ran\nthe mat sat\n"}
+
+
+def _ngram_run(tmp_path: Path, fmt: str, level: str) -> Path:
+    files = {}
+    for name, text in NGRAM_SPLITS.items():
+        files[name] = tmp_path / f"{name}.txt"
+        files[name].write_text(text)
+    out = tmp_path / f"{fmt}-{level}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fallback discounts on toy counts-of-counts
+        assert main(["train", "--model", "ngram", "--order", "3", "--format", fmt, "--level",
+                     level, "--data", str(files["train"]), "--val-data", str(files["val"]),
+                     "--test-data", str(files["test"]), "--out", str(out), "--threads", "1",
+                     "--samples", "0", "--no-progress"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_ngram_on_text_equals_ngram_on_lines(level: str, tmp_path: Path, capsys) -> None:
+    """`--format text` reads each line as a sentence (empty lines included): the same tables,
+    evaluate figures (every token scored, </s> included) and scores as `--format lines`."""
+    text, lines = _ngram_run(tmp_path, "text", level), _ngram_run(tmp_path, "lines", level)
+    a, b = load(text), load(lines)
+    assert a.payload["tokenizer"] == b.payload["tokenizer"]  # no newline token at char level
+    for (ka, pa, wa), (kb, pb, wb) in zip(a.model.tables(), b.model.tables(), strict=True):
+        np.testing.assert_array_equal(ka, kb)
+        np.testing.assert_allclose(pa, pb, rtol=1e-12)
+        np.testing.assert_allclose(wa, wb, rtol=1e-12)
+    capsys.readouterr()
+    for split in ("val", "test"):
+        figures = []
+        for run in (text, lines):
+            assert main(["evaluate", str(run), "--split", split, "--json"]) == 0
+            figures.append(json.loads(capsys.readouterr().out))
+        assert figures[0]["tokens"] == figures[1]["tokens"] == sum(
+            len(x if level == "char" else x.split()) + 1
+            for x in NGRAM_SPLITS[split].split("\n")[:-1])
+        assert figures[0]["nll"] == pytest.approx(figures[1]["nll"], rel=1e-12)
+    texts = ["the cat sat", "", "a dog"]
+    for x, y in zip(score_texts(text, texts), score_texts(lines, texts), strict=True):
+        assert x["tokens"] == y["tokens"] and x["logprob"] == pytest.approx(y["logprob"])
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_ngram_on_text_commands(level: str, tmp_path: Path, capsys) -> None:
+    """evaluate, score, generate (with and without a prompt), predict and the ARPA writer work
+    on a run of a count model trained on --format text."""
+    from rnnlab.data.tokenizers import Tokenizer
+    from rnnlab.models.ngram import NGramLM
+
+    run = _ngram_run(tmp_path, "text", level)
+    (tmp_path / "other.txt").write_text("the cat ran\n\na mat\n")
+    for args in (["evaluate", str(run)], ["evaluate", str(run), "--data",
+                                          str(tmp_path / "other.txt")],
+                 ["score", str(run), "the cat sat", ""], ["generate", str(run), "--num", "3"],
+                 ["generate", str(run), "--prompt", "the", "--num", "2"],
+                 ["predict", str(run)], ["predict", str(run), "a"]):
+        assert main(args) == 0, args
+    out = capsys.readouterr().out
+    assert "nll" in out and "error" not in out
+    loaded = load(run)
+    itos = Tokenizer.from_dict(loaded.payload["tokenizer"]).vocab.itos
+    loaded.model.to_arpa(str(tmp_path / "m.arpa"), itos)
+    if level == "char":  # a space is written <U+0020>: ARPA fields are whitespace-separated
+        assert "\t<U+0020>\t" in (tmp_path / "m.arpa").read_text()
+    back, itos2 = NGramLM.from_arpa(str(tmp_path / "m.arpa"))
+    assert itos2 == itos
+    ctx = np.array([[2, 2], [2, 4], [4, 5]])
+    np.testing.assert_allclose(back.log_prob(ctx), loaded.model.log_prob(ctx), atol=1e-5)
+
+
+def test_sentence_stream_rule() -> None:
+    """Count models on text read a line as a sentence; recurrent ones and older character runs
+    (a newline token in the vocabulary) keep one stream."""
+    from rnnlab.data.tokenizers import Tokenizer
+    from rnnlab.tasks.lm.sentences import sentence_stream, split_sentences
+
+    assert sentence_stream("text", "ngram") and sentence_stream("text", "bigram")
+    assert not sentence_stream("lines", "ngram") and not sentence_stream("text", "lstm")
+    assert not sentence_stream("text", "ngram", Tokenizer.fit(["ab\ncd"], "char"))
+    assert sentence_stream("text", "ngram", Tokenizer.fit(["ab", "cd"], "char"))
+    got = split_sentences([5, EOS_ID, EOS_ID, 6, 7, EOS_ID, 8])
+    assert [s.tolist() for s in got] == [[5], [], [6, 7], [8]]

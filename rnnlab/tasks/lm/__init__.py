@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rnnlab.config import flag
 from rnnlab.errors import RnnlabError
@@ -42,6 +42,12 @@ from rnnlab.tasks.lm.config import RENAMED as RENAMED
 from rnnlab.tasks.lm.config import TRAIN_UNUSED as TRAIN_UNUSED
 from rnnlab.tasks.lm.config import DataConfig as DataConfig
 from rnnlab.tasks.lm.config import ModelConfig as ModelConfig
+from rnnlab.tasks.lm.sentences import (
+    encode_sentences,
+    fit_texts,
+    sentence_stream,
+    split_sentences,
+)
 from rnnlab.tasks.single_run import cv_runs as cv_runs
 from rnnlab.tasks.single_run import cv_summary as cv_summary
 from rnnlab.tasks.single_run import describe_cv as describe_cv
@@ -109,6 +115,18 @@ def streams_from_file(d: DataConfig) -> bool:
         d.val_data is not None)
 
 
+def encode_part(tok: Tokenizer, cfg: RunConfig, part: list[str] | str
+                ) -> list[list[int]] | list[int]:
+    """The ids of a split or file to evaluate: `encode_split`, or for a count model on text
+    each line a sentence, starting after an `<eos>` (see `sentences`)."""
+    from rnnlab.data.tokenizers import encode_split
+
+    d = cfg.data
+    if sentence_stream(d.format, cfg.model.model, tok):
+        return encode_sentences(tok, str(part), d.direction, start=True)
+    return encode_split(tok, d.format, part, d.direction)
+
+
 def fit_tokenizer(cfg: RunConfig, train: list[str] | str) -> Tokenizer:
     from rnnlab.data.tokenizers import SPECIALS, Tokenizer
 
@@ -147,8 +165,10 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
 
     d = cfg.data
     streamed = streams_from_file(d)
+    sentences = sentence_stream(d.format, cfg.model.model)  # count models: a line a sentence
     splits = load_splits(d, read_train=not streamed)
     record = split_record(cfg, splits)
+    train_ids: Any  # an id list, a list of them (lines), or a memory-mapped stream
     if streamed:
         tok, stats = fit_tokenizer_streamed(d.data, d.min_freq, d.max_vocab)
         if resume is not None:
@@ -161,19 +181,24 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
         record["train_ids"] = "train_ids.npy (int32, memory-mapped)"
     else:
         tok = (Tokenizer.from_dict(resume["tokenizer"]) if resume is not None
-               else fit_tokenizer(cfg, splits.train))
-        train_ids = encode_split(tok, d.format, splits.train, d.direction)
-    val_ids = encode_split(tok, d.format, splits.val, d.direction)
-    test_ids = encode_split(tok, d.format, splits.test, d.direction)
+               else fit_tokenizer(cfg, fit_texts(str(splits.train)) if sentences
+                                  else splits.train))
+        train_ids = (encode_sentences(tok, str(splits.train), d.direction) if sentences
+                     else encode_split(tok, d.format, splits.train, d.direction))
+    val_ids = encode_part(tok, cfg, splits.val)
+    test_ids = encode_part(tok, cfg, splits.test)
     auto = apply_text_defaults(cfg, len(train_ids), len(tok)) if resume is None else {}
-    train_b = lm_batches(train_ids, d.format, cfg.train, train=True)
+    counts: Any = (train_ids if d.format == "lines" else  # what a count model counts
+                   split_sentences(train_ids) if sentences else [train_ids])
+    # a count model's sentences as lines: no --seq-len to fill, train_tokens with each </s>
+    train_b = (lm_batches(counts, "lines", cfg.train, train=True) if sentences
+               else lm_batches(train_ids, d.format, cfg.train, train=True))
     if train_b is None:
         raise RnnlabError("the training split is empty; pass more data or smaller splits")
     val_b = lm_batches(val_ids, d.format, cfg.train, False, cfg.train.stream_val_batch)
     info = {"vocab_size": len(tok), "train_tokens": train_b.num_tokens(),
             "val_tokens": val_b.num_tokens() if val_b else 0, "source": splits.source,
             "model": cfg.model.model, "auto": auto}
-    counts = train_ids if d.format == "lines" else [train_ids]
     return Prepared(train_b, val_b, record, {"tokenizer": tok.to_dict()}, info, counts,
                     {"tokenizer": tok, "splits": splits, "val_ids": val_ids,
                      "test_ids": test_ids})
@@ -286,7 +311,6 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
     --eval-rows); "unknown": tokens of the file outside the vocabulary, when there are any."""
     from rnnlab.data.batching import lm_batches
     from rnnlab.data.readers import load_splits, read_part
-    from rnnlab.data.tokenizers import encode_split
     from rnnlab.metrics import evaluate as evaluate_batches
 
     o = COMMANDS["evaluate"].bind(options)
@@ -304,7 +328,7 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
         # a streamed training file may exceed memory: leave it unread
         part = getattr(load_splits(cfg.data, read_train=not streams_from_file(cfg.data)), split)
     tok = tokenizer(loaded)
-    ids = encode_split(tok, cfg.data.format, part, cfg.data.direction)
+    ids = encode_part(tok, cfg, part)
     batches = lm_batches(ids, cfg.data.format, cfg.train, False,
                          cfg.train.eval_rows if rows is None else rows)
     if batches is None:
@@ -315,7 +339,8 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
     if data is not None:  # only a user's file can hold tokens outside the vocabulary
         import numpy as np
 
-        flat = np.concatenate([np.asarray(x, np.int64) for x in ids] or [np.zeros(0)]) \
+        flat = np.concatenate([np.asarray(x, np.int64) for x in ids]
+                              or [np.zeros(0, np.int64)]) \
             if cfg.data.format == "lines" else np.asarray(ids)
         unknown = int((flat == UNK_ID).sum())
     if data is not None and unknown and not unk_allowed(cfg):
@@ -351,7 +376,8 @@ def score(loaded: Loaded, texts: list[str]) -> list[dict[str, Any]]:
         ids = encode_line(tok, text, cfg.data.direction)
         if cfg.data.format == "lines":
             b = pad_batch([ids])
-        elif tok.level == "word":  # after a sentence boundary, up to the sentence's end
+        elif tok.level == "word" or sentence_stream(cfg.data.format, cfg.model.model, tok):
+            # after a sentence boundary, up to the sentence's end
             seq = [EOS_ID, *ids, EOS_ID]
             b = LMBatch(torch.tensor([seq[:-1]]), torch.tensor([seq[1:]]), None, True)
         else:
@@ -413,7 +439,7 @@ def generate(
     continues leftwards: it generates the text before `prompt`, returned in reading order."""
     import torch
 
-    from rnnlab.data.tokenizers import BOS_ID
+    from rnnlab.data.tokenizers import BOS_ID, EOS_ID
     from rnnlab.decoding import generate as decode
 
     dc.check()
@@ -423,6 +449,8 @@ def generate(
         ids = ids[::-1]
     if cfg.data.format == "lines":
         ids = [BOS_ID, *ids]
+    elif sentence_stream(cfg.data.format, cfg.model.model, tok):
+        ids = [EOS_ID, *ids]  # a count model's line starts after a sentence boundary
     elif not ids:
         raise RnnlabError(
             "this model was trained on a text stream and has no start token: give a --prompt"
@@ -442,6 +470,7 @@ def samples_after_training(
 ) -> tuple[list[str], str]:
     """What `rnnlab train` shows at its end: `n` samples marked new / in training set (lines),
     or one continuation of the validation text's first words (stream); and samples.txt."""
+    from rnnlab.data.readers import text_lines
     from rnnlab.decoding import DecodeConfig
 
     tok, splits = prepared.extra["tokenizer"], prepared.extra["splits"]
@@ -454,6 +483,8 @@ def samples_after_training(
             f"  {s:<24} {'in training set' if s in seen else 'new'}" for s in names]
         return shown, "\n".join(names) + "\n"
     val = str(splits.val or splits.train)
+    if sentence_stream(cfg.data.format, cfg.model.model, tok):  # no newline token: one line
+        val = next((line for line in text_lines(val) if line.strip()), "")
     prompt = tok.splitter.join(tok.split(val)[:20])
     text = generate(model, tok, cfg, dc, 1, prompt, cfg.train.seed)[0]
     return ["sample:", text], text + "\n"
@@ -526,9 +557,12 @@ def diagnose(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
     cfg = loaded.cfg
     part = (read_part(data, cfg.data.format, "--data") if data is not None
             else getattr(load_splits(cfg.data), split))
-    ids = encode_split(tokenizer(loaded), cfg.data.format, part)
+    encoded = encode_split(tokenizer(loaded), cfg.data.format, part)
+    ids: list[int]
     if cfg.data.format == "lines":  # one stream of whole lines: <bos> w1 .. wn <eos> <bos> ...
-        ids = [t for line in ids for t in (BOS_ID, *line, EOS_ID)]
+        ids = [t for line in cast("list[list[int]]", encoded) for t in (BOS_ID, *line, EOS_ID)]
+    else:
+        ids = cast("list[int]", encoded)
     return diagnose_stream(loaded.model, ids, out_dir, seq_len, batch_size, str(loaded.path))
 
 
