@@ -41,6 +41,7 @@ MODEL_MODULES: dict[str, str] = {
     "WindowLM": "rnnlab.models.window",
     "NGramLM": "rnnlab.models.ngram",
     "Forecaster": "rnnlab.models.forecaster",
+    "ForecastCombination": "rnnlab.models.forecaster",
     "SequenceClassifier": "rnnlab.models.classifier",
     "NaiveBayes": "rnnlab.models.naive_bayes",
     "ConditionalLM": "rnnlab.models.conditional",

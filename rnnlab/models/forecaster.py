@@ -55,7 +55,7 @@ model but come from validation residual quantiles (`rnnlab.tasks.forecast`), for
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -336,3 +336,40 @@ def forecaster_from_config(model: ModelSpec, data: DataSpec, context: int, diffe
                       num_layers=model.num_layers, dropout=model.dropout, impl=model.impl,
                       residual=model.residual, difference=difference,
                       seasonal=data.season if model.seasonal else 0)
+
+
+class ForecastCombination(nn.Module):
+    """The forecast `--model auto` keeps when its choice is not one trained network: the
+    equal-weight mean of `members`, each a trained Forecaster (`"type": "network"`, with its
+    `hparams` and `scaler`) or a fitted classical model (`"naive"`, `"seasonal_naive"`,
+    `"autoreg"`, `"ets"`, with its fitted `params`); one member is a single model.
+
+    This module only holds the members: the networks' weights (its state dict) and the
+    classical parameters (plain values in `hparams`), so a checkpoint stores and reloads
+    the whole. The forecasts in original units, which the classical members compute from the
+    whole history, are made by `rnnlab.tasks.forecast.combine`. Nothing is trained by
+    gradients in the run: the members were fitted while `--model auto` chose them, and
+    `fit_counts` loads their weights (the driver's path for models fitted without gradients).
+    """
+
+    kind = "combination"
+    strategy = "mean"
+    difference = False
+    seasonal = 0
+
+    def __init__(self, members: list[dict[str, Any]], context: int, horizon: int,
+                 label: str = "") -> None:
+        super().__init__()
+        if not members:
+            raise RnnlabError("a forecast combination needs at least one member")
+        self.hparams = dict(members=members, context=context, horizon=horizon, label=label)
+        self.members, self.context, self.horizon, self.label = members, context, horizon, label
+        self.nets = nn.ModuleList(
+            [Forecaster(**m["hparams"]) for m in members if m["type"] == "network"])
+        # a parameter-free module still needs one tensor for `.to(device)` and optimizers
+        self.register_buffer("weights", torch.full((len(members),), 1.0 / len(members)))
+
+    def fit_counts(self, counts: dict[str, Tensor] | None) -> None:
+        """Load the members' weights fitted during the choice (None: keep these)."""
+        if counts is not None:
+            self.load_state_dict(counts)

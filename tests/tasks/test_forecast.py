@@ -111,7 +111,8 @@ def test_bad_input_gives_one_error_line(tmp_path, sunspots_csv, user_error):
     assert not Path(new).exists()
     run = tmp_path / "run"
     assert main([*base[:-4], "--data", str(sunspots_csv), "--column", "Sunspots",
-                 "--horizon", "2", "--strategy", "direct", "--out", str(run), *FAST]) == 0
+                 "--horizon", "2", "--model", "mlp", "--strategy", "direct", "--out", str(run),
+                 *FAST]) == 0
     assert "exceeds the horizon 2" in user_error(["forecast", str(run), "--horizon", "5"])
     assert "--data applies to lm, classify, conditional, tag and translate runs" in user_error(
         ["evaluate", str(run), "--data", str(sunspots_csv)])

@@ -36,6 +36,7 @@ from rnnlab.options import (
     INTERVAL_LEVEL,
     JSON,
     OUT,
+    SERIES_FORMAT,
     SPLIT,
     Command,
     Options,
@@ -62,7 +63,6 @@ if TYPE_CHECKING:  # type hints only: no import at run time
 
     from rnnlab.config import RunConfig
     from rnnlab.data.series import Scaler
-    from rnnlab.models.forecaster import Forecaster
 
 NAME = "forecast"
 TITLE = "forecasting"  # as errors name the task
@@ -121,16 +121,22 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
     import numpy as np
 
     from rnnlab.data.series import Scaler, SeriesWindows, resolve
-    from rnnlab.tasks.forecast.auto import choose
+    from rnnlab.tasks.forecast.auto import select
 
     series = load_series(cfg.data)
     values = np.asarray(series.values, np.float64)
-    auto = None
+    auto, combination, state = None, None, None
     if cfg.model.model == "auto" and resume is None:  # a resumed run names its chosen model
-        chosen, auto = choose(cfg, values)
-        cfg.model, cfg.train = chosen.model, chosen.train  # the run is the chosen candidate's
+        sel = select(cfg, values)
+        auto, combination, state = sel.record, sel.combination, sel.state
+        cfg.model, cfg.train = sel.cfg.model, sel.cfg.train  # the run is the chosen one's
         out.mkdir(parents=True, exist_ok=True)
         (out / "auto.json").write_text(json.dumps(auto, indent=2) + "\n")
+    elif resume is not None and resume.get("model_class") == "ForecastCombination":
+        auto, combination = resume.get("auto"), resume["hparams"]  # stored as fitted
+        state = resume["model_state"]
+    if combination is not None:
+        return _prepare_combination(cfg, series, values, auto, combination, state)
     context, a, b = resolve(cfg, len(values))
     H, tc = cfg.data.horizon, cfg.train
     scaler = Scaler.fit(values[:a], cfg.model.log == "on")  # training part only
@@ -159,9 +165,41 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
                     extra={"context": context, "difference": difference})
 
 
-def build_model(cfg: RunConfig, prepared: Prepared) -> Forecaster:
-    from rnnlab.models.forecaster import forecaster_from_config
+def _prepare_combination(cfg: RunConfig, series: Any, values: np.ndarray,
+                         auto: dict[str, Any] | None, combination: dict[str, Any],
+                         state: dict[str, Any] | None) -> Prepared:
+    """A run whose `--model auto` choice is a classical model or a combination: nothing to
+    train, the members were fitted during the choice (`auto.select`); the driver stores them
+    (`ForecastCombination.fit_counts` loads `state`)."""
+    from rnnlab.data.series import Scaler, SeriesWindows
 
+    a, b = (auto or {})["val_part"]
+    H, tc, context = cfg.data.horizon, cfg.train, combination["context"]
+    scaler = Scaler.fit(values[:a])  # the networks read their own (members' "scaler")
+    z = scaler.transform(values)
+    train_b = SeriesWindows(z, min(context, a - 1), 1, 0, a, tc.batch_size, True, tc.seed)
+    val_b = SeriesWindows(z, min(context, a - 1), H, a, b, tc.eval_batch_size)
+    split = {"n": len(values), "train_end": a, "val_end": b, "method":
+             "chronological: train [0, train_end) | val [train_end, val_end) | test [val_end, n)",
+             "sha256_16": _digest(values)}
+    info = {"source": series.source, "column": series.column, "n": len(values),
+            "train": a, "val": b - a, "test": len(values) - b, "context": context,
+            "horizon": H, "season": cfg.data.season,
+            "model": f"{combination['label']}, chosen by --model auto (auto.json)",
+            "train_windows": train_b.num_windows(), "val_windows": val_b.num_windows()}
+    artifacts = {"scaler": scaler.to_dict(), "column": series.column,
+                 **({"auto": auto} if auto else {}), "season": cfg.data.season, "horizon": H,
+                 "context": context, "split": split, "source": series.source}
+    return Prepared(train_b, val_b, split, artifacts, info, counts=state,
+                    extra={"context": context, "difference": False,
+                           "combination": combination})
+
+
+def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
+    from rnnlab.models.forecaster import ForecastCombination, forecaster_from_config
+
+    if "combination" in prepared.extra:
+        return ForecastCombination(**prepared.extra["combination"])
     return forecaster_from_config(cfg.model, cfg.data, prepared.extra["context"],
                                   prepared.extra["difference"])
 
@@ -210,7 +248,8 @@ def residual_quantiles(
     must be data the model was not fitted on."""
     import numpy as np
 
-    from rnnlab.data.series import model_forecasts, series_origins
+    from rnnlab.data.series import series_origins
+    from rnnlab.tasks.forecast.combine import forecasts
 
     if not 0 < level < 1:
         raise RnnlabError(f"--interval-level must be in (0, 1), got {level}; e.g. 0.9")
@@ -222,7 +261,7 @@ def residual_quantiles(
             "use a smaller --horizon or train with a larger --val-size/--test-size"
         )
     ys = values[origins[:, None] + np.arange(horizon)[None, :]]
-    resid = ys - model_forecasts(model, scaler, values, origins, horizon)  # (N_o, H)
+    resid = ys - forecasts(model, scaler, values, origins, horizon)  # (N_o, H)
     q = (1 - level) / 2
     return np.quantile(resid, q, axis=0), np.quantile(resid, 1 - q, axis=0), len(origins)
 
@@ -236,9 +275,11 @@ def evaluate(
     "naive": {...}, ..., "horizon": H, "by_step": ..., "interval": {"level", "coverage"}}."""
     import numpy as np
 
-    from rnnlab.data.series import Scaler, model_forecasts, series_origins
+    from rnnlab.data.series import Scaler, series_origins
     from rnnlab.metrics import forecast_errors, forecast_mae, mase_scale
     from rnnlab.tasks.forecast.baselines import BASELINES, baseline_forecasts, naive, seasonal_naive
+    from rnnlab.tasks.forecast.combine import describe as describe_model
+    from rnnlab.tasks.forecast.combine import forecasts, is_combination
 
     o = COMMANDS["evaluate"].bind(options)
     horizon, split, level = o.horizon, o.split, o.interval_level
@@ -258,7 +299,7 @@ def evaluate(
             f"--horizon <= {hi - lo}"
         )
     ys = values[origins[:, None] + np.arange(H)[None, :]]  # (N_o, H)
-    preds = {"model": model_forecasts(model, scaler, values, origins, H)}
+    preds = {"model": forecasts(model, scaler, values, origins, H)}
     if split == "test":
         base, info = baseline_forecasts(values, lo, origins, H, season, baselines)
     else:
@@ -268,10 +309,9 @@ def evaluate(
     preds.update(base)
     scale = mase_scale(values[:lo], season)
     result: dict[str, Any] = {name: forecast_errors(ys, p, scale) for name, p in preds.items()}
-    result["model"]["name"] = (f"{model.kind} ({model.strategy}, context {model.context}"
-                               + (", differenced" if model.difference else "")
-                               + (f", seasonal lag {model.seasonal}" if model.seasonal else "")
-                               + (", log" if scaler.log else "") + ")")
+    result["model"]["name"] = describe_model(model)
+    if scaler.log and not is_combination(model):
+        result["model"]["name"] = result["model"]["name"][:-1] + ", log)"
     result["by_step"] = {name: [forecast_mae(ys[:, k], p[:, k]) / scale for k in range(H)]
                          for name, p in preds.items()}
     n_cal = len(series_origins(len(values), model.context, H, s["train_end"], s["val_end"]))
@@ -343,7 +383,9 @@ def _forecast(loaded: Loaded, horizon: int | None, out_csv: str | Path | None, l
 
     import numpy as np
 
-    from rnnlab.data.series import Scaler, model_forecasts
+    from rnnlab.data.series import Scaler
+    from rnnlab.tasks.forecast.combine import describe as describe_model
+    from rnnlab.tasks.forecast.combine import forecasts, is_combination
 
     model, payload = loaded.model, loaded.payload
     horizon = payload["horizon"] if horizon is None else horizon
@@ -354,7 +396,7 @@ def _forecast(loaded: Loaded, horizon: int | None, out_csv: str | Path | None, l
     scaler = Scaler.from_dict(payload["scaler"])
     s = payload["split"]
     n = len(values)
-    pred = model_forecasts(model, scaler, values, np.array([n]), horizon)[0]  # (H,)
+    pred = forecasts(model, scaler, values, np.array([n]), horizon)[0]  # (H,)
     # calibrate on validation and test windows: both are out of sample for the weights, and
     # the future forecast needs as many windows of its horizon as the data hold
     q_lo, q_hi, _ = residual_quantiles(model, scaler, values, s["train_end"], n, horizon, level)
@@ -375,8 +417,10 @@ def _forecast(loaded: Loaded, horizon: int | None, out_csv: str | Path | None, l
     png = csv_path.with_suffix(".png")
     from rnnlab.plots import plot_forecast
 
+    name = (describe_model(model) if is_combination(model)
+            else f"{model.kind} {model.strategy}")
     plot_forecast(values, series.dates, rows, png, f"{payload['column']}: "
-                  f"{model.kind} {model.strategy}, {int(level * 100)}% interval", level)
+                  f"{name}, {int(level * 100)}% interval", level)
     return {"csv": str(csv_path), "png": str(png), "rows": rows, "level": level}
 
 
@@ -437,12 +481,12 @@ describe_predictions = describe_forecast
 COMMANDS = commands(
     Command("evaluate", "MAE, RMSE and MASE by rolling origins, beside the baselines", (
         HORIZON, SPLIT, INTERVAL_LEVEL.but(help="level of the prediction interval whose "
-                                          "coverage is measured (test split)"),
+                                          "coverage is measured (test split)"), SERIES_FORMAT,
         JSON.but(help='print JSON {"model": {"mae", "rmse", "mase"}, "naive": ..., '
                  '"by_step", ...}')),
         evaluate, show_evaluation(describe_evaluation)),
     Command("predict", "the forecast beyond the end of the series", (
-        HORIZON, FORECAST_OUT, INTERVAL_LEVEL,
+        HORIZON, FORECAST_OUT, INTERVAL_LEVEL, SERIES_FORMAT,
         JSON.but(help='one JSON object {"step", "date", "forecast", "lower", "upper"} a '
                  'step')),
         lambda loaded, o: predict(loaded, o.get("inputs", []), o), describe_forecast),

@@ -9,9 +9,19 @@ Shapes: N series length, C context, H horizon, m season, N_v validation origins.
         validation H-step MAE, at most `auto_steps` steps, evaluated every tenth of them)
         score: rolling-origin H-step MAE, original units, from every validation origin
                t in [a, b - H] (forecast y_t .. y_{t+H-1} from y_0 .. y_{t-1})
-    the lowest score wins; the run (`rnnlab.tasks.forecast.prepare`) then trains it again
-    with the same seed and
-    budget, which gives the same weights: the recorded score is the kept model's
+    classical: naive, seasonal naive (m > 1), AutoReg and ETS (`baselines.py`), fitted on
+        the training part, scored on the same origins
+    pool: every finite candidate, less networks whose forecasts repeat an earlier entry's
+        (a seasonal network kept at step 0 is seasonal naive), sorted by score
+    keep: the equal-weight mean of the k best, k in COMBINE_K = (1, 2, 3, 5) chosen by the
+        same validation MAE (ties: the smaller k), `combine.py`; forecast combinations won
+        the M4 competition (Makridakis, Spiliotis & Assimakopoulos, IJF 36, 2020)
+    one network kept alone: the run (`rnnlab.tasks.forecast.prepare`) trains it again with
+        the same seed and budget, which gives the same weights (the recorded score is the kept
+        model's); anything else (a classical model, a combination) is stored as fitted in a
+        `ForecastCombination` checkpoint, its classical members fitted again on [0, b) (as
+        the baselines the test part is scored against), its networks as early stopping kept
+        them; intervals come from its own residuals, as for any model
 
 Candidates (`candidates`): linear, MLP and GRU (recursive) and MLP (direct), times the
 preprocessings none, difference (Δ, ARIMA d = 1), and with m > 1 seasonal difference
@@ -33,9 +43,8 @@ the recursive ones plus the direct MLP. A seasonal candidate starts (zero
 output weights) exactly at the seasonal naive forecast and learns a correction to it
 (`models/forecaster.py`), and training validates it at step 0 too (Trainer
 `eval_at_start`), so where no step improves the validation windows it stays exactly seasonal
-naive. Seasonal naive and naive are scored on the same origins and recorded beside the
-candidates for reference; the lowest validation MAE wins (`beats_seasonal_naive_on_val`
-says whether it beats seasonal naive).
+naive. Seasonal naive and naive are also recorded beside the candidates for reference
+(`beats_seasonal_naive_on_val` says whether the kept forecast beats seasonal naive there).
 
 Choosing the order of differencing and the model by an out-of-sample rolling-origin error,
 instead of by a unit-root test, follows Hyndman & Athanasopoulos, Forecasting: Principles and
@@ -76,6 +85,8 @@ AUTO_KINDS = ("linear", "mlp", "gru")
 LONG_SEASON = 24  # longer seasons: no seasonal latent-state candidates (see `candidates`)
 LONG_WINDOW_VALUES = 10  # training values per input a doubled window needs (`candidates`)
 PREPROCESSINGS = ("none", "difference", "seasonal", "seasonal+difference")
+COMBINE_K = (1, 2, 3, 5)  # combination sizes tried on validation (`combine_pool`)
+CLASSICAL = ("naive", "seasonal_naive", "autoreg", "ets")  # `combine.classical_member`
 
 
 @dataclass(frozen=True)
@@ -180,10 +191,11 @@ def validation_mae(
     return float(np.abs(model_forecasts(model, scaler, values, origins, horizon) - ys).mean())
 
 
-def score_candidate(
-    cfg: ForecastConfig, cand: Candidate, seen: np.ndarray, a: int, origins: np.ndarray,
-) -> dict[str, Any]:
-    """Train `cand` on seen[:a] (early stopping on seen[a:]) and score it on `origins`."""
+def fit_candidate(
+    cfg: ForecastConfig, cand: Candidate, seen: np.ndarray, a: int,
+) -> tuple[Forecaster, Scaler, dict[str, Any]]:
+    """Train `cand` on seen[:a] (early stopping on seen[a:]): the model with its best
+    weights, its scaler and {"best_step", "steps", "seconds"}."""
     import torch
 
     from rnnlab.trainer import Trainer
@@ -213,21 +225,76 @@ def score_candidate(
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     model.eval()
-    return {**cand.to_dict(), "val_mae": validation_mae(model, scaler, seen, origins, H),
-            "best_step": hist.best_step, "steps": hist.steps,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return model, scaler, {"best_step": hist.best_step, "steps": hist.steps,
+                           "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def score_candidate(
+    cfg: ForecastConfig, cand: Candidate, seen: np.ndarray, a: int, origins: np.ndarray,
+) -> dict[str, Any]:
+    """Train `cand` on seen[:a] (early stopping on seen[a:]) and score it on `origins`."""
+    model, scaler, info = fit_candidate(cfg, cand, seen, a)
+    return {**cand.to_dict(), "val_mae": validation_mae(model, scaler, seen, origins,
+                                                        cfg.data.horizon), **info}
+
+
+@dataclass
+class Selection:
+    """What `select` decides: the run's config, the record (auto.json), and, where the choice
+    is not one network retrained by the run, the combination to store (hparams of
+    `ForecastCombination` and its members' weights)."""
+
+    cfg: ForecastConfig
+    record: dict[str, Any] | None
+    combination: dict[str, Any] | None = None
+    state: dict[str, Any] | None = None
 
 
 def choose(
     cfg: ForecastConfig, values: np.ndarray,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[ForecastConfig, dict[str, Any] | None]:
-    """For `--model auto`: the config of the candidate with the lowest validation MAE and the
-    record of the selection; for a named model `cfg` unchanged and None. Fields the user set
-    (--context, difference, seasonal) stay fixed. Reads values[:val_end] only."""
+    """`select` without the combination's weights: the run's config and the record."""
+    sel = select(cfg, values, on_event)
+    return sel.cfg, sel.record
+
+
+def _duplicate(f: np.ndarray, kept: list[np.ndarray], scale: float) -> bool:
+    """True when forecasts `f` equal one of `kept` up to float32 rounding (a seasonal
+    network kept at step 0 is seasonal naive): a combination would count it twice."""
+    return any(float(np.abs(f - g).max()) <= 1e-5 * scale for g in kept)
+
+
+def combine_pool(pool: list[dict[str, Any]], ys: np.ndarray,
+                 ks: tuple[int, ...] | None = None) -> tuple[int, list[dict[str, float]]]:
+    """The k (of `ks`) whose equal-weight mean of the k best entries of `pool` (sorted by
+    val_mae, each with "forecasts" (N_v, H)) has the lowest validation MAE; ties: the
+    smaller k. Returns (k, [{"k", "val_mae"}, ...])."""
+    scores = []
+    for k in COMBINE_K if ks is None else ks:
+        if k > len(pool):
+            break
+        mean = np.mean(np.stack([e["forecasts"] for e in pool[:k]]), axis=0)
+        scores.append({"k": k, "val_mae": float(np.abs(mean - ys).mean())})
+    best = min(scores, key=lambda r: (r["val_mae"], r["k"]))
+    return int(best["k"]), scores
+
+
+def select(
+    cfg: ForecastConfig, values: np.ndarray,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> Selection:
+    """For `--model auto`: the choice among networks, classical models and combinations of
+    the best few, by rolling-origin validation MAE; for a named model `cfg` unchanged and no
+    record. Fields the user set (--context, difference, seasonal) stay fixed for the networks.
+    Reads values[:val_end] only."""
+    import torch
+
+    from rnnlab.tasks.forecast.combine import classical_member, member_forecasts
+
     m = cfg.model
     if m.model != AUTO:  # a named model keeps its settings (no seasonal prior unless asked)
-        return cfg, None
+        return Selection(cfg, None)
     n = len(values)
     # the split alone (context 1 always fits): horizon, season and length errors surface here
     _, a, b = resolve(apply(cfg, Candidate(AUTO_KINDS[0], 1, False, False)), n,
@@ -262,29 +329,96 @@ def choose(
         "seasonal_naive": float(np.abs(seasonal_naive(seen, origins, H, season) - ys).mean()),
     }
     t0, c0 = time.perf_counter(), time.process_time()
-    scores = []
+    scores: list[dict[str, Any]] = []
+    classical: list[dict[str, Any]] = []
+    pool: list[dict[str, Any]] = []
+    kept: list[np.ndarray] = []
+    scale = float(np.abs(ys).mean()) or 1.0
+    # classical models first: a network that merely repeats one of them is dropped as a copy
+    for name in CLASSICAL:
+        if name == "seasonal_naive" and season == 1:
+            continue  # it is naive
+        t1 = time.perf_counter()
+        member = classical_member(name, seen, a, season)  # fitted on the training part
+        f = member_forecasts(member, None, seen, origins, H)
+        rec = {"label": member["label"], "type": name, "about": member["about"],
+               "val_mae": float(np.abs(f - ys).mean()),
+               "seconds": round(time.perf_counter() - t1, 2)}
+        if not np.all(np.isfinite(f)):
+            rec["val_mae"] = math.inf
+        classical.append(rec)
+        if np.isfinite(rec["val_mae"]):
+            kept.append(f)
+            pool.append({"label": member["label"], "name": name, "forecasts": f,
+                         "val_mae": rec["val_mae"]})
+        if on_event is not None:
+            on_event({"event": "auto", **rec})
     for cand in usable:
-        s = score_candidate(cfg, cand, seen, a, origins)
+        net, scaler, info = fit_candidate(cfg, cand, seen, a)
+        f = model_forecasts(net, scaler, seen, origins, H)
+        s = {**cand.to_dict(), "type": "network", "val_mae": float(np.abs(f - ys).mean()),
+             **info}
         scores.append(s)
         if on_event is not None:
             on_event({"event": "auto", **s})
-    best = min(range(len(scores)), key=lambda i: scores[i]["val_mae"])
-    chosen = usable[best]
-    record = {
-        "chosen": chosen.to_dict(),
-        "val_mae": scores[best]["val_mae"],
+        if np.all(np.isfinite(f)) and not _duplicate(f, kept, scale):
+            kept.append(f)
+            pool.append({"label": cand.label, "cand": cand, "forecasts": f, "net": net,
+                         "scaler": scaler, "val_mae": s["val_mae"]})
+    pool.sort(key=lambda e: e["val_mae"])  # stable: classical first among equals
+    k, by_k = combine_pool(pool, ys)
+    members = pool[:k]
+    val_mae = next(r["val_mae"] for r in by_k if r["k"] == k)
+    record: dict[str, Any] = {
+        "val_mae": val_mae,
         # a seasonal model kept at step 0 is seasonal naive up to float32 rounding: not a win
-        "beats_seasonal_naive_on_val": bool(
-            scores[best]["val_mae"] < reference["seasonal_naive"] * (1 - 1e-6)),
+        "beats_seasonal_naive_on_val": bool(val_mae < reference["seasonal_naive"] * (1 - 1e-6)),
+        "combination": {"k": k, "members": [e["label"] for e in members],
+                        "member_val_mae": [e["val_mae"] for e in members], "by_k": by_k,
+                        "ks": list(COMBINE_K)},
         "candidates": scores,
+        "classical": classical,
         "skipped": [f"{c.label}: {e}" for c, e in zip(
             [c for c in grid if c not in usable], errors, strict=True)],
         "reference_val_mae": reference,
         "origins": len(origins), "val_part": [a, b], "horizon": H, "season": season,
-        "auto_steps": m.auto_steps, "seconds": round(time.perf_counter() - t0, 2),
-        "cpu_seconds": round(time.process_time() - c0, 2),
-        "method": "train each candidate on the training part (early stopping on validation), "
-                  "then rolling-origin H-step MAE from every validation origin; lowest wins; "
-                  "the test part is not read",
+        "auto_steps": m.auto_steps,
+        "method": "networks trained on the training part (early stopping on validation), "
+                  "classical models fitted on it; each scored by the rolling-origin H-step "
+                  "MAE from every validation origin; the equal-weight mean of the k best "
+                  f"(k in {list(COMBINE_K)}, chosen on the same origins) is kept; the test "
+                  "part is not read",
     }
-    return apply(cfg, chosen), record
+    if k == 1 and "cand" in members[0]:  # one network: the run retrains it as a named model
+        chosen = members[0]["cand"]
+        record["chosen"] = chosen.to_dict()
+        record.update(seconds=round(time.perf_counter() - t0, 2),
+                      cpu_seconds=round(time.process_time() - c0, 2))
+        return Selection(apply(cfg, chosen), record)
+    # a classical model or a combination: stored as fitted; the classical members are fitted
+    # again on the training and validation parts, as the baselines the test part is scored
+    # against (the networks keep the weights early stopping chose on validation)
+    specs, nets = [], []
+    for ent in members:
+        if "cand" in ent:
+            net = ent["net"]
+            specs.append({"type": "network", "label": ent["label"],
+                          "hparams": dict(net.hparams), "scaler": ent["scaler"].to_dict()})
+            nets.append(net)
+        else:
+            specs.append(classical_member(ent["name"], seen, b, season))
+    label = " + ".join(ent["label"] for ent in members)
+    record["chosen"] = {"label": label if k == 1 else f"mean of {k}: {label}",
+                        "kind": "combination", "members": specs, "refit": "classical members "
+                        "fitted again on train + validation [0, val_end)"}
+    from rnnlab.tasks.forecast.combine import member_context
+
+    context = max(member_context(sp, H) for sp in specs)
+    combination = {"members": specs, "context": context, "horizon": H,
+                   "label": record["chosen"]["label"]}
+    state = {f"nets.{i}.{key}": v.detach().clone() for i, net in enumerate(nets)
+             for key, v in net.state_dict().items()}
+    state["weights"] = torch.full((k,), 1.0 / k)
+    record.update(seconds=round(time.perf_counter() - t0, 2),
+                  cpu_seconds=round(time.process_time() - c0, 2))
+    return Selection(cfg, record, combination, state)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,8 @@ def seasonal_naive(
     v = np.asarray(values, float)
     h = np.arange(horizon)
     lag = season * (h // season + 1)  # (H,) always > h, so the index is < origin
-    return v[origins[:, None] + h[None, :] - lag[None, :]]
+    out: np.ndarray = v[origins[:, None] + h[None, :] - lag[None, :]]
+    return out
 
 
 class AutoRegBaseline:
@@ -71,6 +73,18 @@ class AutoRegBaseline:
     def describe(self) -> str:
         return f"AR({int(self.lags.max())}) with constant, order by AIC"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted parameters as plain values (a checkpoint reads them back)."""
+        return {"season": self.season, "const": self.const,
+                "coefs": [float(c) for c in self.coefs], "lags": [int(i) for i in self.lags]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AutoRegBaseline:
+        m = cls(int(d["season"]))
+        m.const, m.coefs = float(d["const"]), np.asarray(d["coefs"], float)
+        m.lags = np.asarray(d["lags"], dtype=int)
+        return m
+
     def forecast(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
         """(N_o, H) recursive forecasts: predictions take the place of unknown lags."""
         v = np.asarray(values, float)
@@ -89,12 +103,13 @@ class ETSBaseline:
 
     def __init__(self, season: int = 1) -> None:
         self.season = season
-        self.spec: dict = {}
+        self.spec: dict[str, Any] = {}
 
-    def _model(self, y: np.ndarray, seasonal: str | None, init: dict | None):
+    def _model(self, y: np.ndarray, seasonal: str | None, init: dict[str, Any] | None
+               ) -> Any:
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-        kw: dict = {"trend": "add", "damped_trend": True}
+        kw: dict[str, Any] = {"trend": "add", "damped_trend": True}
         if seasonal is not None:
             kw.update(seasonal=seasonal, seasonal_periods=self.season)
         if init is None:
@@ -132,6 +147,21 @@ class ETSBaseline:
 
     def describe(self) -> str:
         return f"damped additive trend, season {self.seasonal or 'none'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted parameters and initial states as plain values (for a checkpoint)."""
+        init = {k: (np.asarray(v, float).tolist() if k == "initial_seasonal" else float(v))
+                for k, v in self.init.items()}
+        return {"season": self.season, "seasonal": self.seasonal, "init": init,
+                "smoothing": {k: float(v) for k, v in self.smoothing.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ETSBaseline:
+        m = cls(int(d["season"]))
+        m.seasonal, m.smoothing = d["seasonal"], dict(d["smoothing"])
+        m.init = {k: (np.asarray(v, float) if k == "initial_seasonal" else v)
+                  for k, v in d["init"].items()}
+        return m
 
     def forecast(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
         v = np.asarray(values, float)

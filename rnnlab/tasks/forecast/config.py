@@ -27,8 +27,10 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    model: str = param("auto", "auto (kind, context and preprocessing chosen on the "
-                       "validation part, see forecast_auto.py), linear, mlp, rnn, gru, lstm",
+    model: str = param("auto", "auto (networks of every kind, context and preprocessing, "
+                       "and naive, seasonal naive, AutoReg, ETS, scored on the validation "
+                       "part; keeps the mean of the best few, see forecast/auto.py), linear, "
+                       "mlp, rnn, gru, lstm",
                        choices=("auto", *KINDS), noun="forecasting model")
     strategy: str = param("recursive", "recursive (feed predictions back) or direct (all H at "
                           "once)", choices=STRATEGIES)

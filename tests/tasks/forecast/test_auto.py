@@ -23,6 +23,7 @@ from rnnlab.models.forecaster import Forecaster, seasonal_difference, undo_seaso
 from rnnlab.run import load, train
 from rnnlab.runconfig import default_config
 from rnnlab.tasks import forecast
+from rnnlab.tasks.forecast import auto as auto_module
 from rnnlab.tasks.forecast.auto import candidates, choose, validation_mae
 from rnnlab.tasks.forecast.baselines import seasonal_naive
 
@@ -157,7 +158,11 @@ def test_grid_covers_kinds_and_preprocessings_and_respects_fixed_fields():
     assert not [c for c in candidates(daily, 2000) if c.kind == "gru" and c.seasonal]
 
 
-def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path):
+def test_choice_is_recorded_and_the_checkpoint_reloads_identically(tmp_path, monkeypatch):
+    # networks only, one kept: the run retrains it as a named model (the path a single
+    # network takes; classical models and combinations are tests/tasks/forecast/test_combine.py)
+    monkeypatch.setattr(auto_module, "CLASSICAL", ())
+    monkeypatch.setattr(auto_module, "COMBINE_K", (1,))
     v = _series(96)
     data = _csv(tmp_path, v)
     out = tmp_path / "run"
