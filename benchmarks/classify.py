@@ -25,15 +25,17 @@ from report import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = "../shared/data"
-NAMES = ["--task", "classify", "--data", f"{DATA}/names_by_language", "--format", "folder"]
+# the recorded rows ran before `--defaults auto`: fixed keeps what each command meant
+CLASSIFY = ["--task", "classify", "--defaults", "fixed"]
+NAMES = [*CLASSIFY, "--data", f"{DATA}/names_by_language", "--format", "folder"]
 BUDGET = ["--max-time", "120", "--clock", "cpu", "--max-steps", "100000"]
-MR_DATA = ["--task", "classify", "--data", f"{DATA}/sentiment_mr", "--format", "folder",
+MR_DATA = [*CLASSIFY, "--data", f"{DATA}/sentiment_mr", "--format", "folder",
            "--glob", "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--min-freq",
            "2"]
 MR_REG = ["--embedding-dim", "128", "--hidden-size", "128", "--dropout", "0.5",
           "--embedding-dropout", "0.5", "--word-dropout", "0.25", "--monitor", "error_rate",
           "--patience", "8"]
-MR_WD = ["--task", "classify", "--data", f"{DATA}/sentiment_mr", "--format", "folder", "--glob",
+MR_WD = [*CLASSIFY, "--data", f"{DATA}/sentiment_mr", "--format", "folder", "--glob",
          "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--model", "gru",
          "--bidirectional", "--pool", "max", "--embedding-dim", "128", "--hidden-size", "128",
          "--dropout", "0.5", "--embedding-dropout", "0.5", "--word-dropout", "0.25",
@@ -50,21 +52,21 @@ SUITES: dict[str, list[tuple[str, list[str]]]] = {
                                            "--pool", "max", "--class-weights", "balanced",
                                            *BUDGET]),
     ],
-    "sms": [("defaults", ["--task", "classify", "--data", f"{DATA}/heldout_labeled/"
+    "sms": [("defaults", [*CLASSIFY, "--data", f"{DATA}/heldout_labeled/"
                           "SMSSpamCollection", "--label-column", "0"])],
     "mr": [("bi-GRU, mean, words, 10-fold", [
-        "--task", "classify", "--data", f"{DATA}/sentiment_mr", "--format", "folder",
+        *CLASSIFY, "--data", f"{DATA}/sentiment_mr", "--format", "folder",
         "--glob", "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--min-freq",
         "2", "--model", "gru", "--bidirectional", "--pool", "mean", "--cv", "10",
         "--max-time", "60", "--clock", "cpu", "--max-steps", "100000"]),
            ("bi-GRU, max, words, E=H=128, dropout 0.5, 10-fold", [
-        "--task", "classify", "--data", f"{DATA}/sentiment_mr", "--format", "folder",
+        *CLASSIFY, "--data", f"{DATA}/sentiment_mr", "--format", "folder",
         "--glob", "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--min-freq",
         "2", "--model", "gru", "--bidirectional", "--pool", "max", "--embedding-dim", "128",
         "--hidden-size", "128", "--dropout", "0.5", "--cv", "10", "--max-time", "240",
         "--clock", "cpu", "--max-steps", "100000"]),
            ("bi-GRU, max, words, E=H=128, dropout 0.5, embedding dropout 0.5, 10-fold", [
-        "--task", "classify", "--data", f"{DATA}/sentiment_mr", "--format", "folder",
+        *CLASSIFY, "--data", f"{DATA}/sentiment_mr", "--format", "folder",
         "--glob", "rt-polarity.*", "--encoding", "cp1252", "--level", "word", "--min-freq",
         "2", "--model", "gru", "--bidirectional", "--pool", "max", "--embedding-dim", "128",
         "--hidden-size", "128", "--dropout", "0.5", "--embedding-dropout", "0.5", "--cv", "10",

@@ -4,8 +4,9 @@ the training text, so that every word, unseen ones included, reads as known piec
 `SubwordSplitter` has the splitters' interface (`split(text) -> pieces`, `join(pieces) ->
 text`); `tokenizers.Tokenizer` pairs it with a `Vocab` of the pieces and keeps the trained
 model's bytes in its `to_dict`, so a checkpoint decodes without the training data.
-The `sentencepiece` package is an optional extra (`pip install 'rnnlab[subword]'`); it trains
-offline from the sentences given.
+The `sentencepiece` package is a dependency of rnnlab (translation learns BPE pieces by
+default; the extra `pip install 'rnnlab[subword]'` still names it); it trains offline from the
+sentences given.
 
 Memory of training: SentencePiece holds the sentences it learns from; at most
 MAX_SENTENCES of them (a fixed random sample beyond that) are given to it.
@@ -30,9 +31,9 @@ def _spm() -> Any:
     try:
         import sentencepiece
     except ImportError:
-        raise RnnlabError("--subword needs the sentencepiece package: pip install "
-                          "'rnnlab[subword]' (or pip install sentencepiece), or use "
-                          "--subword none") from None
+        raise RnnlabError("--subword needs the sentencepiece package, a dependency of "
+                          "rnnlab that is missing here: pip install sentencepiece (or pip "
+                          "install 'rnnlab[subword]'), or use --subword none") from None
     return sentencepiece
 
 

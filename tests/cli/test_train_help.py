@@ -8,6 +8,7 @@ import dataclasses
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ import rnnlab
 from rnnlab.cli import main
 from rnnlab.cli.flags import FLAGS, given_flags
 from rnnlab.cli.parser import build_parser
-from rnnlab.config import TrainConfig, flag
+from rnnlab.config import TrainConfig, flag, load_toml
 from rnnlab.runconfig import make_config
 from rnnlab.tasks import TASKS
 
@@ -73,7 +74,10 @@ def test_examples_are_valid_commands(task, capsys):
         argv = shlex.split(example)
         assert argv[:2] == ["rnnlab", "train"]
         args = build_parser().parse_args(argv[1:])
-        make_config(args.task, None, given_flags(args, args.task))
+        root = Path(__file__).resolve().parents[2]
+        file = load_toml(root / args.config) if args.config else None
+        task = args.task or (file or {}).get("task")
+        make_config(args.task, file, given_flags(args, task))
     assert 2 <= len(TASKS[task].EXAMPLES) <= 3
 
 

@@ -87,6 +87,10 @@ def test_a_subword_run_trains_evaluates_and_translates(tmp_path, capsys):
 
 def test_subword_vocab_without_subword_is_refused(user_error):
     base = ["train", "--task", "translate", "--data", "x.tsv", "--dry-run"]
-    assert "add --subword bpe" in user_error([*base, "--subword-vocab", "500"])
+    # --defaults auto learns BPE pieces: --subword-vocab alone sizes them
+    assert "add --subword bpe" in user_error([*base, "--defaults", "fixed", "--subword-vocab",
+                                              "500"])
+    assert "add --subword bpe" in user_error([*base, "--subword", "none", "--subword-vocab",
+                                              "500"])
     assert "--subword" in user_error([*base, "--subword", "wordpiece"])
     assert "--subword-vocab" in user_error([*base, "--subword", "bpe", "--subword-vocab", "3"])

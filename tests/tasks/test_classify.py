@@ -90,3 +90,52 @@ def test_bad_classification_input_gives_one_error_line(tmp_path, user_error, lab
     for needle, argv in cases.items():
         assert needle in user_error(argv), needle
     assert not Path(new).exists()
+
+
+# -- defaults: the MR recipe for texts of words (auto), the documented values (fixed) --------
+def test_the_level_rule_reads_words_only_in_texts_of_several_words():
+    from rnnlab.tasks.classify.defaults import level_for, recipe
+
+    assert level_for(["rossi", "sato", "van dijk"]) == "char"
+    assert level_for(["a fine film", "not good at all", "dull and slow"]) == "word"
+    assert recipe("char", set()) == {}
+    r = recipe("word", {"model.pool"})
+    assert r["data"] == {"level": "word", "min_freq": 2} and "pool" not in r["model"]
+    assert r["model"]["bidirectional"] and r["train"]["monitor"] == "error_rate"
+
+
+def _reviews(tmp_path: Path) -> Path:
+    f = tmp_path / "reviews.tsv"
+    good = ["a fine and moving film", "the best film of the year", "warm funny and wise"]
+    bad = ["a dull and tired film", "the worst film of the year", "cold flat and long"]
+    f.write_text("".join(f"{t} {k}\t{lab}\n" for k in range(4)
+                         for lab, ts in (("pos", good), ("neg", bad)) for t in ts))
+    return f
+
+
+def test_defaults_auto_and_fixed_on_texts_and_names(tmp_path, labeled_tsv):
+    from rnnlab.config import TrainConfig
+    from rnnlab.tasks.classify.config import DataConfig, ModelConfig
+
+    fast = ["--task", "classify", "--max-steps", "3", "--eval-every", "1", "--threads", "1",
+            "--no-progress"]
+    reviews = _reviews(tmp_path)
+    runs = {name: tmp_path / name for name in ("auto", "fixed", "names")}
+    assert main(["train", "--data", str(reviews), *fast, "--out", str(runs["auto"])]) == 0
+    assert main(["train", "--data", str(reviews), *fast, "--defaults", "fixed", "--out",
+                 str(runs["fixed"])]) == 0
+    assert main(["train", "--data", str(labeled_tsv), *fast, "--out", str(runs["names"])]) == 0
+    cfg = {k: json.loads((v / "config.json").read_text()) for k, v in runs.items()}
+    auto = cfg["auto"]
+    assert auto["data"]["level"] == "word" and auto["data"]["min_freq"] == 2
+    assert auto["model"]["bidirectional"] and auto["model"]["pool"] == "max"
+    assert auto["model"]["word_dropout"] == 0.25 and auto["train"]["monitor"] == "error_rate"
+    given = {"data": {"data", "defaults"}, "model": set(),
+             "train": {"max_steps", "eval_every", "threads"}}
+    for name in ("fixed", "names"):  # names read as characters: the documented model
+        for section, cls in (("data", DataConfig), ("model", ModelConfig),
+                             ("train", TrainConfig)):
+            documented = {k: v for k, v in cls().__dict__.items() if k not in given[section]}
+            saved = {k: v for k, v in cfg[name][section].items() if k not in given[section]}
+            assert saved == documented, (name, section)
+    assert main(["evaluate", str(runs["auto"]), "--json"]) == 0

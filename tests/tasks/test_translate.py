@@ -96,7 +96,8 @@ def test_a_source_far_longer_than_max_len_stops_at_the_cap_with_a_note(run, caps
     (["translate", "{run}", "Go!", "--strategy", "nope"], "--strategy must be one of"),
     (["evaluate", "{run}", "--limit", "0"], "--limit must be >= 1"),
     (["evaluate", "{run}", "--batch-size", "0"], "--batch-size must be >= 1"),
-    (["evaluate", "{run}", "--format", "text"], "drop --format"),
+    (["evaluate", "{run}", "--format", "text"],
+     "translate run, whose `evaluate` takes --format pairs"),
 ])
 def test_bad_input_is_one_error_line(run, argv, needle, user_error):
     assert needle in user_error([a.replace("{run}", str(run)) for a in argv])
@@ -125,3 +126,76 @@ def test_resume_continues_to_the_same_weights(tmp_path):
     assert a["trainer"]["step"] == b["trainer"]["step"] == 8
     for k, v in a["model_state"].items():
         assert torch.equal(v, b["model_state"][k]), k
+
+
+# -- defaults: the best measured recipe (auto) or the documented values (fixed) --------------
+def _sections(run: Path) -> dict:
+    return json.loads((run / "config.json").read_text())
+
+
+def test_the_pieces_rule_fits_the_data():
+    from rnnlab.tasks.translate.defaults import PIECES, subword_pieces
+
+    assert subword_pieces(["Go.", "Hi."]) == 16  # the flag's floor
+    assert subword_pieces(["abcdefghijklmnopqrst uvwxyz"]) == 26 + 8  # a piece per character
+    words = [f"w{i} x{i}" for i in range(600)]
+    assert subword_pieces(words) == 1200  # no more pieces than distinct words
+    assert subword_pieces(f"w{i}" for i in range(20000)) == PIECES
+
+
+AUTO = ["--task", "translate", "--data", str(PAIRS), "--hidden-size", "16", "--embedding-dim",
+        "8", "--threads", "1", "--no-progress", "--val-fraction", "0.1", "--test-fraction",
+        "0.1", "--final-beams", "2", "--max-steps", "4", "--eval-every", "2"]
+
+
+def test_defaults_auto_train_evaluate_and_translate_a_tiny_pair_file(tmp_path, capsys):
+    out = tmp_path / "auto"
+    assert main(["train", *AUTO, "--out", str(out)]) == 0
+    assert "defaults of the best measured recipe" in capsys.readouterr().out
+    cfg = _sections(out)
+    assert cfg["data"]["defaults"] == "auto" and cfg["data"]["subword"] == "bpe"
+    assert 16 <= cfg["data"]["subword_vocab"] < 8000  # sized to the tiny file: SentencePiece
+    assert cfg["model"]["input_feeding"] is False  # can learn it
+    from rnnlab.tasks.translate import native_bf16
+
+    bf16 = "bf16-head" if native_bf16() else "fp32"  # emulated bf16 would be 12x slower
+    assert cfg["train"]["fused_loss"] is True and cfg["train"]["precision"] == bf16
+    assert cfg["train"]["lr"] == 2e-3 and cfg["train"]["batch_size"] == 64
+    assert cfg["train"]["max_steps"] == 4 and cfg["train"]["eval_every"] == 2  # given: kept
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert "bleu" in json.loads(capsys.readouterr().out)
+    assert main(["translate", str(out), "Unseenword here.", "--json"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_defaults_fixed_keeps_the_documented_config(tmp_path):
+    from rnnlab.config import TrainConfig
+    from rnnlab.tasks.translate.config import DataConfig, ModelConfig
+
+    out = tmp_path / "fixed"
+    assert main(["train", *AUTO, "--defaults", "fixed", "--out", str(out)]) == 0
+    cfg = _sections(out)
+    given = {"data": {"data", "val_fraction", "test_fraction", "defaults"},
+             "model": {"hidden_size", "embedding_dim", "final_beams"},
+             "train": {"threads", "max_steps", "eval_every"}}
+    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+        documented = {k: v for k, v in cls().__dict__.items() if k not in given[section]}
+        saved = {k: v for k, v in cfg[section].items() if k not in given[section]}
+        assert saved == documented, section
+    assert cfg["data"]["defaults"] == "fixed" and cfg["data"]["subword"] == "none"
+
+
+def test_word_options_and_the_eng_fra_config_keep_words():
+    from rnnlab.config import load_toml
+    from rnnlab.runconfig import make_config
+    from rnnlab.tasks.translate.defaults import recipe
+
+    assert "data" not in recipe({"data.min_freq"})  # --min-freq asks for words
+    assert recipe(set())["data"] == {"subword": "bpe"}
+    assert "model" not in recipe({"model.input_feeding"})
+    root = Path(__file__).resolve().parents[2]
+    cfg, _ = make_config("translate", load_toml(root / "configs" / "translate_eng_fra.toml"))
+    assert cfg.data.defaults == "fixed"  # its recorded commands mean what they meant
+    cfg, _ = make_config("translate", load_toml(root / "configs" / "translate.toml"),
+                         {"data": {"data": str(PAIRS)}})
+    assert cfg.data.subword == "bpe" and not cfg.model.input_feeding

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rnnlab.config import flag
 from rnnlab.data.labeled import (
     check_labeled,
     encoded,
@@ -75,6 +76,7 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
 
     d, tc = cfg.data, cfg.train
     parts, record = splits(d)
+    auto = apply_defaults(cfg, parts["train"]) if resume is None else {}
     tok, labels, counts = vocabularies(d, parts, resume)
     if len(counts) < 2:
         raise RnnlabError(f"the training part holds {len(counts)} class(es) "
@@ -89,13 +91,32 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
                if cfg.model.class_weights == "balanced" else None)
     info = {"source": d.data, "examples": record["dedupe"], "classes": len(labels),
             "sizes": record["sizes"], "vocab_size": len(tok), "model": cfg.model.model,
-            "class_counts": dict(sorted(counts.items()))}
+            "class_counts": dict(sorted(counts.items())), "auto": auto}
     return Prepared(source("train", tc.batch_size, True), source("val", tc.eval_batch_size, False),
                     record, {"tokenizer": tok.to_dict(), "labels": labels.to_dict()}, info,
                     extra={"parts": parts, "tokenizer": tok, "labels": labels,
                            "class_weights": weights, "token_freq": token_freq(
                                parts, tok) if cfg.model.word_dropout > 0 else None,
                            "test": source("test", tc.eval_batch_size, False)})
+
+
+def apply_defaults(cfg: RunConfig, train: list[tuple[str, str]]) -> dict[str, Any]:
+    """With `--defaults auto` and a config built from flags or TOML (`cfg.explicit` known):
+    the level from the training texts (unless given) and that level's recipe of `defaults.py`
+    on every field the user did not give. Returns what was set (config.json has the values)."""
+    from rnnlab.tasks.classify.defaults import level_for, recipe
+
+    if cfg.data.defaults != "auto" or cfg.explicit is None:
+        return {}
+    given = set(cfg.explicit)
+    level = cfg.data.level if "data.level" in given else level_for(t for t, _ in train)
+    chosen: dict[str, Any] = {}
+    for section, values in recipe(level, given).items():
+        for key, value in values.items():
+            setattr(getattr(cfg, section), key, value)
+            chosen[key] = value
+    check(cfg, None)  # the chosen values with the given ones
+    return chosen
 
 
 def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
@@ -111,7 +132,7 @@ def build_model(cfg: RunConfig, prepared: Prepared) -> nn.Module:
         token_freq=prepared.extra.get("token_freq"))
 
 
-def token_freq(parts: dict[str, list], tok: Any) -> list[int]:
+def token_freq(parts: dict[str, list[tuple[str, str]]], tok: Any) -> list[int]:
     """Training-part count of every token id (word dropout's f; 0 for the specials)."""
     counts = [0] * len(tok)
     for text, _ in parts["train"]:
@@ -142,8 +163,8 @@ def validate(model: nn.Module, batches: Any) -> dict[str, float]:
     from rnnlab.distributed import sum_across_ranks
 
     ys, lp, nll = predictions(model, batches)
-    right = sum(int(p == y) for p, y in zip(lp.argmax(1).tolist(), ys, strict=True))
-    nll, right, n = sum_across_ranks(nll, right, len(ys))  # torchrun: every rank's shard
+    hits = sum(int(p == y) for p, y in zip(lp.argmax(1).tolist(), ys, strict=True))
+    nll, right, n = sum_across_ranks(nll, float(hits), len(ys))  # torchrun: every rank's shard
     return {"nll": nll / n, "accuracy": right / n, "error_rate": 1 - right / n}
 
 
@@ -181,9 +202,9 @@ def baselines(prepared: Prepared, level: str) -> dict[str, Any]:
     from rnnlab.models import nbsvm
 
     if nbsvm.available():  # the optional scikit-learn extra
-        pred = nbsvm.nbsvm_predict([t for t, _ in train], y_train, [t for t, _ in test],
-                                   len(labels), level)
-        r = classification_report(y_test, [int(p) for p in pred], labels.itos)
+        svm = nbsvm.nbsvm_predict([t for t, _ in train], y_train, [t for t, _ in test],
+                                  len(labels), level)
+        r = classification_report(y_test, [int(p) for p in svm], labels.itos)
         out["nbsvm"] = {**{k: r[k] for k in ("accuracy", "macro_f1", "examples")},
                         "features": f"binary {level} n-grams scaled by NB log-count ratios, "
                                     "logistic regression (scikit-learn)"}
@@ -363,7 +384,17 @@ def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
             f"{e['conflicting_texts']} texts with conflicting labels; split train "
             f"{i['sizes']['train']} | val {i['sizes']['val']} | test {i['sizes']['test']}; "
             f"{i['classes']} classes, vocabulary {i['vocab_size']})",
-            f"model: {i['model']}  ({i['params']:,} parameters)  run folder: {out}"]
+            f"model: {i['model']}  ({i['params']:,} parameters)  run folder: {out}"] + ([
+            "defaults of the best measured recipe (--defaults fixed to keep the documented "
+            "ones): " + ", ".join(shown(k, v) for k, v in i["auto"].items())]
+        if i.get("auto") else [])
+
+
+def shown(key: str, value: Any) -> str:
+    """A chosen value as its flag: --bidirectional, --no-dedupe, --pool max."""
+    if isinstance(value, bool):
+        return flag(key) if value else "--no-" + flag(key)[2:]
+    return f"{flag(key)} {value}"
 
 
 def describe_progress(e: dict[str, Any]) -> str:

@@ -18,6 +18,12 @@ class DataConfig(LabeledDataConfig):
                            ge=2, le=100)
     fold: int | None = param(None, "with --cv: run only this fold (0-based) as the test part",
                              ge=0, le=99)
+    defaults: str = param("auto", "auto: the fields you do not set follow the best measured "
+                          "recipe for the texts (several words per example: words, "
+                          "bidirectional GRU with max pooling, dropout 0.5, word dropout, "
+                          "--monitor error_rate; names and other short single tokens: the "
+                          "character GRU; rnnlab/tasks/classify/defaults.py); fixed: the "
+                          "documented defaults", choices=("auto", "fixed"))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rnnlab.data.labeled import (
     check_labeled,
@@ -85,7 +85,7 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
         data = encoded(parts, part, tok, labels)
         return CondBatches(*data, batch_size, shuffle, tc.seed) if data else None
 
-    train = source("train", tc.batch_size, True)
+    train = cast("CondBatches", source("train", tc.batch_size, True))  # counts: not empty
     info = {"source": d.data, "examples": record["dedupe"], "classes": len(labels),
             "sizes": record["sizes"], "vocab_size": len(tok), "model": cfg.model.model,
             "condition": cfg.model.condition, "train_tokens": train.num_tokens()}
@@ -147,7 +147,8 @@ def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> d
         if "state" in best:
             twin.load_state_dict(best["state"])
         save_checkpoint(out / UNCONDITIONED, {"model_class": type(twin).__name__,
-                                              "hparams": dict(twin.hparams),
+                                              "hparams": dict(cast(dict[str, Any],
+                                                                   twin.hparams)),
                                               "model_state": twin.state_dict()})
         twin = rebuild_model({"model_class": type(twin).__name__, "hparams": twin.hparams,
                               "model_state": twin.state_dict()})
@@ -186,7 +187,7 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
         raise RnnlabError("nothing to evaluate: no examples")
     y = labels.encode((lab for _, lab in exs), "--data label")
     b = CondBatches([tok.encode(t) for t, _ in exs], y, cfg.train.eval_batch_size)
-    m = evaluate_batches(loaded.model, b.epoch(0))
+    m: dict[str, Any] = evaluate_batches(loaded.model, b.epoch(0))
     twin = loaded.path.parent / UNCONDITIONED
     if twin.is_file():
         m["unconditioned"] = evaluate_batches(rebuild_model(load_checkpoint(twin)), b.epoch(0))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rnnlab.errors import RnnlabError
 from rnnlab.options import (
@@ -23,6 +23,7 @@ from rnnlab.options import (
     JSON,
     OUT,
     SPLIT,
+    TAGGED_FORMAT,
     TEXTS,
     Command,
     Option,
@@ -50,6 +51,8 @@ if TYPE_CHECKING:  # type hints only: no import at run time
     from torch import nn
 
     from rnnlab.config import RunConfig
+    from rnnlab.data.batching import TagBatches
+    from rnnlab.models.tagger import SequenceTagger
 
 NAME = "tag"
 TITLE = "tagging"
@@ -80,6 +83,9 @@ def _apply_train_defaults(cfg: RunConfig, steps_per_epoch: int) -> dict[str, Any
         if cfg.explicit is not None and f"train.{key}" not in given:
             setattr(cfg.train, key, value)
             chosen[key] = value
+    from rnnlab.budget import apply_budget
+
+    chosen.update(apply_budget(cfg))  # --max-time alone: the budget ends the run, not epochs
     return chosen
 
 
@@ -89,7 +95,7 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
     enc = Encoder.from_dict(resume["tagging"]) if resume is not None else Encoder.fit(
         parts["train"])
 
-    def source(part: str, batch_size: int, shuffle: bool):
+    def source(part: str, batch_size: int, shuffle: bool) -> TagBatches | None:
         sents = parts[part]
         if not sents:
             return None
@@ -100,8 +106,10 @@ def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepare
     if cfg.model.model in NEURAL:
         batch_size = tc.batch_size if "train.batch_size" in (cfg.explicit or ()) else \
             TRAIN_DEFAULTS["batch_size"]
-        chosen = _apply_train_defaults(cfg, -(-len(parts["train"]) // batch_size))
+        chosen = _apply_train_defaults(cfg, -(-len(parts["train"]) // int(batch_size)))
     train = source("train", tc.batch_size, True)
+    if train is None:  # splits() refuses an empty training part before this
+        raise RnnlabError("the training part holds no sentence; check --data")
     sizes = {k: len(v) for k, v in parts.items()}
     tokens = {k: sum(len(w) for w, _ in v) for k, v in parts.items()}
     record = {"source": cfg.data.data, "val": cfg.data.val_data or "held out of --data",
@@ -141,15 +149,17 @@ def validate(model: nn.Module, batches: Any) -> dict[str, float]:
 
     was_training = model.training
     model.eval()
+    tagger = cast("SequenceTagger", model)  # counted HMMs are not validated by steps
     nll, right, n = 0.0, 0, 0
     for b in batches:
-        s, k = model.nll(b)
-        pred = model.decode(b)
+        s, k = tagger.nll(b)
+        pred = tagger.decode(b)
         nll, n = nll + s, n + k
         right += int(((pred == b.tags) & (b.tags >= 0)).sum())
     model.train(was_training)
-    nll, right, n = sum_across_ranks(nll, right, n)  # torchrun: every rank's shard
-    return {"nll": nll / n, "accuracy": right / n, "error_rate": 1 - right / n}
+    total, correct, words = sum_across_ranks(nll, right, n)  # torchrun: every rank's shard
+    return {"nll": total / words, "accuracy": correct / words,
+            "error_rate": 1 - correct / words}
 
 
 # -- tagging and scoring ---------------------------------------------------------------------
@@ -202,8 +212,9 @@ def report(model: Any, enc: Encoder, sents: list[tuple[list[str], list[str]]],
                  if k == sel]
         return sum(g == p for g, p in pairs) / len(pairs) if pairs else None
 
+    per_class = cast("dict[str, dict[str, float]]", r["per_class"])
     per_tag = {k: {m: v[m] for m in ("precision", "recall", "f1", "support")}
-               for k, v in r["per_class"].items()}
+               for k, v in per_class.items()}
     n = len(flat_gold)
     return {"accuracy": r["accuracy"], "known_accuracy": acc(True),
             "unknown_accuracy": acc(False), "tokens": n, "unknown_tokens": known.count(False),
@@ -248,13 +259,37 @@ def encoder(loaded: Loaded) -> Encoder:
     return Encoder.from_dict(loaded.payload["tagging"])
 
 
+def read_tagged_lines(path: str, what: str) -> list[tuple[list[str], list[str]]]:
+    """Sentences of WORD/TAG tokens, one a line (the tag after the last "/"; what `predict
+    --out` writes for plain text); blank lines are skipped."""
+    from rnnlab.data.readers import read_lines
+
+    sents = []
+    for n, line in enumerate(read_lines(path, what), 1):
+        pairs = [tok.rpartition("/") for tok in line.split()]
+        bad = next((w + s + t for w, s, t in pairs if not (w and s and t)), None)
+        if bad is not None:
+            raise RnnlabError(f"{what}: line {n} of {path!r} has the token {bad!r}, not "
+                              "WORD/TAG; --format text reads WORD/TAG tokens (use --format "
+                              "conllu for a CoNLL-U file)")
+        if pairs:
+            sents.append(([w for w, _, _ in pairs], [t for _, _, t in pairs]))
+    return sents
+
+
 def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The figures of `report` (without the confusion matrix) on a CoNLL-U file (`data`), or
-    on the run's own val/test part (`split`)."""
+    """The figures of `report` (without the confusion matrix) on a file (`data`, in `format`:
+    conllu, the run's, or text: WORD/TAG lines), or on the run's own val/test part
+    (`split`)."""
     o = COMMANDS["evaluate"].bind(options)
     data, split = o.data, o.split
+    if data is None and o.format is not None:
+        raise RnnlabError("--format is the format of --data: give --data FILE, or drop it")
     if data is not None:
-        sents = read(loaded.cfg, data, "--data")
+        sents = (read_tagged_lines(data, "--data") if o.format == "text"
+                 else read(loaded.cfg, data, "--data"))
+        if not sents:
+            raise RnnlabError(f"nothing to evaluate: --data {data!r} holds no sentences")
     else:
         sents = splits(loaded.cfg)[split]
         if not sents:
@@ -302,7 +337,7 @@ def predict(loaded: Loaded, inputs: list[str], options: Mapping[str, Any] | None
         sentences = [t.split() for t in texts]
     ids = predict_tags(loaded.model, enc, sentences, loaded.cfg.train.eval_batch_size)
     tags = [[enc.tags.itos[i] for i in s] for s in ids]
-    text = write_conllu_tags(raw, tags, column) if conllu else None
+    text = write_conllu_tags(raw, tags, column) if conllu and raw is not None else None
     if out is not None:
         if text is None:
             text = "".join(" ".join(f"{w}/{t}" for w, t in zip(ws, ts, strict=True)) + "\n"
@@ -381,7 +416,8 @@ def default_out_name(cfg: RunConfig) -> str:
 # -- the subcommands of a trained run, with their options ------------------------------------
 COMMANDS = commands(
     Command("evaluate", "accuracy on known and unknown words", (
-        DATA.but(help="a CoNLL-U file to evaluate instead of the run's own --split"), SPLIT,
+        DATA.but(help="a CoNLL-U file (or WORD/TAG lines with --format text) to evaluate "
+                 "instead of the run's own --split"), TAGGED_FORMAT, SPLIT,
         JSON.but(help='print JSON {"accuracy", "known_accuracy", "unknown_accuracy", '
                  '"tokens", ...}')),
         evaluate, show_evaluation(describe_evaluation)),

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rnnlab.config import flag
 from rnnlab.errors import RnnlabError
 from rnnlab.options import (
     DATA,
@@ -26,6 +27,7 @@ from rnnlab.options import (
     FILE,
     JSON,
     OUT,
+    PAIRS_FORMAT,
     SPLIT,
     TEXTS,
     Command,
@@ -72,7 +74,8 @@ def check(cfg: RunConfig, given: set[str] | None) -> None:
     if d.val_fraction + d.test_fraction >= 1:
         raise RnnlabError(f"--val-fraction {d.val_fraction} + --test-fraction "
                           f"{d.test_fraction} must be < 1 to leave training data; lower them")
-    if given and d.subword == "none" and "data.subword_vocab" in given:
+    if given and d.subword == "none" and "data.subword_vocab" in given and (
+            d.defaults == "fixed" or "data.subword" in given):
         raise RnnlabError("--subword-vocab sets the pieces of --subword bpe or unigram; add "
                           "--subword bpe (or drop --subword-vocab)")
     if m.bidirectional and m.hidden_size % 2:
@@ -100,7 +103,7 @@ def read(d: Any, path: str, what: str) -> list[tuple[str, str]]:
     return read_pairs(path, s, t, what, d.lowercase)
 
 
-def splits(d: Any) -> tuple[dict[str, list], dict[str, Any]]:
+def splits(d: Any) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Any]]:
     """The train/val/test pairs and split.json's record of how they were made."""
     from rnnlab.data.readers import grouped_split, pairs_digest, source_key
     from rnnlab.data.tokenizers import PunctTokenizer
@@ -134,7 +137,7 @@ def splits(d: Any) -> tuple[dict[str, list], dict[str, Any]]:
     return parts, record
 
 
-def tokenizers(d: Any, parts: dict[str, list], resume: dict[str, Any] | None
+def tokenizers(d: Any, parts: dict[str, list[tuple[str, str]]], resume: dict[str, Any] | None
                ) -> tuple[Any, Any]:
     """(source, target) tokenizers of the training part; a resumed run keeps its own."""
     from rnnlab.data.tokenizers import Tokenizer
@@ -148,6 +151,42 @@ def tokenizers(d: Any, parts: dict[str, list], resume: dict[str, Any] | None
                 Tokenizer.fit_subword([t for _, t in train], d.subword, d.subword_vocab))
     return (Tokenizer.fit([s for s, _ in train], "punct", d.min_freq, d.max_vocab),
             Tokenizer.fit([t for _, t in train], "punct", d.min_freq, d.max_vocab))
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX, as oneDNN
+    reports): the recipe's bf16 output layer pays there (1.6x the steps per CPU-second) and
+    is emulated, far slower than float32, elsewhere (AVX2: 6 steps against 77 in 15 CPU-s
+    on held-out English-Swedish)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def apply_defaults(cfg: RunConfig, train: list[tuple[str, str]]) -> dict[str, Any]:
+    """With `--defaults auto` and a config built from flags or TOML (`cfg.explicit` known):
+    set the recipe of `defaults.py` on every field the user did not give, the pieces per
+    side sized to the training part. Returns what was set (config.json records the values)."""
+    from rnnlab.tasks.translate.defaults import recipe, subword_pieces
+
+    if cfg.data.defaults != "auto" or cfg.explicit is None:
+        return {}
+    given = set(cfg.explicit)
+    chosen: dict[str, Any] = {}
+    for section, values in recipe(given).items():
+        for key, value in values.items():
+            setattr(getattr(cfg, section), key, value)
+            chosen[key] = value
+    if chosen.get("precision") == "bf16-head" and not native_bf16():
+        chosen["precision"] = cfg.train.precision = "fp32"  # emulated bf16: 12x slower
+    if cfg.data.subword != "none" and "data.subword_vocab" not in given:
+        chosen["subword_vocab"] = cfg.data.subword_vocab = max(
+            subword_pieces(s for s, _ in train), subword_pieces(t for _, t in train))
+    check(cfg, None)  # the chosen values with the given ones
+    return chosen
 
 
 def batches(pairs: list[tuple[str, str]], src_tok: Any, tgt_tok: Any, batch_size: int,
@@ -164,12 +203,14 @@ def batches(pairs: list[tuple[str, str]], src_tok: Any, tgt_tok: Any, batch_size
 def prepare(cfg: RunConfig, out: Path, resume: dict[str, Any] | None) -> Prepared:
     d, tc = cfg.data, cfg.train
     parts, record = splits(d)
+    auto = apply_defaults(cfg, parts["train"]) if resume is None else {}
     src_tok, tgt_tok = tokenizers(d, parts, resume)
     train = batches(parts["train"], src_tok, tgt_tok, tc.batch_size, True, tc.seed)
     info = {"source": d.data, "sizes": record["sizes"], "dropped": record["dropped_by_max_len"],
             "distinct_sources": record["distinct_sources"], "src_vocab": len(src_tok),
             "tgt_vocab": len(tgt_tok), "model": cfg.model.model,
-            "attention": cfg.model.attention, "train_tokens": train.num_tokens()}
+            "attention": cfg.model.attention, "train_tokens": train.num_tokens(),
+            "auto": auto}
     return Prepared(train, batches(parts["val"], src_tok, tgt_tok, tc.eval_batch_size), record,
                     {"src_tokenizer": src_tok.to_dict(), "tgt_tokenizer": tgt_tok.to_dict()},
                     info, extra={"parts": parts, "src_tokenizer": src_tok,
@@ -236,7 +277,8 @@ def tokenizers_of(loaded: Loaded) -> tuple[Any, Any]:
 def default_cap(cfg: RunConfig) -> int:
     """The most tokens a translation emits unless --max-new-tokens says otherwise: 2 L + 10
     for the run's --max-len L (no training target was longer than L)."""
-    return 2 * cfg.data.max_len + 10
+    max_len: int = cfg.data.max_len
+    return 2 * max_len + 10
 
 
 def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -247,7 +289,9 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
     o = COMMANDS["evaluate"].bind(options)
     data, split, limit = o.data, o.split, o.limit
     cfg = loaded.cfg
-    if data is not None:
+    if data is None and o.format is not None:
+        raise RnnlabError("--format is the format of --data: give --data FILE, or drop it")
+    if data is not None:  # format pairs, the only one a translation run reads
         pairs = read(cfg.data, data, "--data")
     else:
         pairs = splits(cfg.data)[0][split]
@@ -393,6 +437,13 @@ def describe_evaluation(m: dict[str, Any]) -> list[str]:
             f"chrF signature: {m['chrf_signature']}"]
 
 
+def shown(key: str, value: Any) -> str:
+    """A chosen value as its flag: --fused-loss, --no-input-feeding, --lr 0.002."""
+    if isinstance(value, bool):
+        return flag(key) if value else "--no-" + flag(key)[2:]
+    return f"{flag(key)} {value}"
+
+
 def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
     s, u = i["sizes"], i["distinct_sources"]
     return [f"data: {i['source']}  (pairs train {s['train']} | val {s['val']} | test "
@@ -400,7 +451,10 @@ def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
             f"{i['dropped']} dropped by --max-len; vocabulary source {i['src_vocab']}, "
             f"target {i['tgt_vocab']})",
             f"model: {i['model']} encoder-decoder, attention {i['attention']}  "
-            f"({i['params']:,} parameters)  run folder: {out}"]
+            f"({i['params']:,} parameters)  run folder: {out}"] + ([
+            "defaults of the best measured recipe (--defaults fixed to keep the documented "
+            "ones): " + ", ".join(shown(k, v) for k, v in i["auto"].items())]
+        if i.get("auto") else [])
 
 
 def describe_progress(e: dict[str, Any]) -> str:
@@ -442,7 +496,7 @@ _JSON = JSON.but(help='one JSON object {"source", "translation", "tokens", ...} 
 COMMANDS = commands(
     Command("evaluate", "BLEU and chrF of a decoding", (
         DATA.but(help="a file of SOURCE<TAB>TARGET pairs (the run's columns) to evaluate "
-                 "instead of the run's own --split"), SPLIT,
+                 "instead of the run's own --split"), PAIRS_FORMAT, SPLIT,
         *(o for o in _DECODING if o.name in ("strategy", "num_beams", "length_penalty",
                                             "max_new_tokens")),
         Option("batch_size", "sentences decoded together (1: one at a time)", int, ge=1,

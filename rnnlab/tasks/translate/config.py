@@ -22,11 +22,12 @@ class DataConfig:
     max_vocab: int | None = param(None, "per side: keep at most this many tokens (specials "
                                   "included)", ge=5, le=BIG)
     subword: str = param("none", "per side: none (words and punctuation), or SentencePiece "
-                         "pieces learned from the training part: bpe or unigram (needs "
-                         "pip install 'rnnlab[subword]'; --min-freq and --max-vocab then apply "
-                         "to nothing)", choices=("none", "bpe", "unigram"))
-    subword_vocab: int = param(8000, "per side: pieces to learn with --subword", ge=16,
-                               le=1 << 20)
+                         "pieces learned from the training part: bpe or unigram (--min-freq "
+                         "and --max-vocab then apply to nothing); --defaults auto: bpe unless "
+                         "--min-freq or --max-vocab is given", choices=("none", "bpe", "unigram"))
+    subword_vocab: int = param(8000, "per side: pieces to learn with --subword; --defaults auto: "
+                               "8000, at most the side's distinct training words, at least its "
+                               "characters + 8", ge=16, le=1 << 20)
     max_len: int = param(50, "drop pairs with more tokens than this on either side (50 drops "
                          "5 of Tatoeba's 167,130 pairs)", ge=1, le=1 << 20)
     val_data: str | None = param(None, "explicit validation pairs file (else a grouped split)",
@@ -37,6 +38,12 @@ class DataConfig:
                                 ge=0, lt=1)
     test_fraction: float = param(0.05, "test fraction of the distinct source sentences", ge=0,
                                  lt=1)
+    defaults: str = param("auto", "auto: the fields you do not set follow the best measured "
+                          "recipe (BPE pieces sized to the data, no input feeding, fused loss "
+                          "with a bf16 output layer where the CPU has native bf16, the "
+                          "eng-fra config's training settings; "
+                          "rnnlab/tasks/translate/defaults.py); fixed: the documented "
+                          "defaults", choices=("auto", "fixed"))
 
 
 @dataclass
@@ -75,6 +82,6 @@ RENAMED: dict[str, str] = {
 # `rnnlab train --task translate --help` ends with these (each runs on a file of yours)
 EXAMPLES: tuple[str, ...] = (
     "rnnlab train --task translate --data fra.txt --max-time 1800 --out runs/eng-fra",
-    "rnnlab train --task translate --data fra.txt --swap-columns --attention multiplicative",
-    "rnnlab train --task translate --data pairs.tsv --subword bpe --subword-vocab 4000",
+    "rnnlab train --config configs/translate.toml --data pairs.tsv --max-time 600",
+    "rnnlab train --task translate --data fra.txt --swap-columns --subword-vocab 4000",
 )
