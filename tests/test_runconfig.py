@@ -82,3 +82,13 @@ def test_tiny_budget_ends_a_run_by_time_not_steps(tmp_path, names_file) -> None:
     cfg, _ = make_config("lm", flags=flags)
     result = train("lm", cfg, tmp_path / "run2")
     assert result.history.stopped == "max_steps" and result.history.steps == 20
+
+
+@pytest.mark.parametrize("task", ["lm", "translate", "classify", "tag"])
+def test_every_task_with_defaults_fixed_keeps_its_limits_under_max_time(task) -> None:
+    """`--defaults fixed` switches the budget rule off for each task that has it, so
+    recorded commands that give --max-time alone mean what they meant."""
+    data = {"defaults": "fixed", **({} if task == "lm" else {"data": "x"})}
+    cfg, _ = make_config(task, None, {"data": data, "train": {"max_time": 30.0}})
+    assert cfg.train.max_steps == TrainConfig().max_steps
+    assert cfg.train.budget_evals is None and cfg.train.patience_margin == 0.0

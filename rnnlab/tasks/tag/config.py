@@ -22,6 +22,9 @@ class DataConfig:
                                 ge=0, lt=1)
     split_seed: int = param(1337, "seed of the held-out validation sentences", ge=0,
                             le=(1 << 63) - 1)
+    defaults: str = param("auto", "auto: with --max-time and no --max-steps the budget ends "
+                          "the run (rnnlab/budget.py); fixed: the documented limits "
+                          "(30 epochs, one evaluation per epoch)", choices=("auto", "fixed"))
 
 
 @dataclass
