@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.errors import RnnlabError
+from rnnlab.models.forecaster import ForecastCombination
 
 if TYPE_CHECKING:
     import numpy as np
@@ -141,6 +142,12 @@ def fused_copy(model: nn.Module) -> nn.Module:
 
 # -- what to export and the inputs it is checked on ----------------------------------------
 def _kind(model: nn.Module) -> str:
+    if isinstance(model, ForecastCombination):  # auto kept classical models or a mean
+        raise RnnlabError(
+            f"{type(model).__name__}: this forecasting run kept classical models or a mean of "
+            "several models (auto.json), which compute in NumPy and statsmodels, not one "
+            "network: there is no graph to export; use the run with rnnlab directly, or train "
+            "a named model (--model mlp, gru, ...) to export it")
     if hasattr(model, "fit_counts") or not any(True for _ in model.parameters()):
         raise RnnlabError(
             f"{type(model).__name__} is a count model: its probabilities are tables in the "

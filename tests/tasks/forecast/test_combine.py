@@ -135,3 +135,14 @@ def test_cli_run_keeping_a_combination_evaluates_forecasts_and_predicts(tmp_path
     assert main(["predict", str(out), "--json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert [r["step"] for r in lines] == [1, 2, 3, 4, 5, 6]  # the trained horizon
+
+
+def test_a_forecast_combination_is_refused_with_its_reason() -> None:
+    """A forecasting run that kept classical models or a mean has no graph to export."""
+    from rnnlab.errors import RnnlabError
+    from rnnlab.export.onnx import _kind
+    from rnnlab.models.forecaster import ForecastCombination
+
+    model = ForecastCombination([{"type": "naive", "params": {}}], context=4, horizon=2)
+    with pytest.raises(RnnlabError, match="--model mlp"):
+        _kind(model)
