@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,25 @@ def labeled_tsv(tmp_path: Path) -> Path:
         ("ja", ["sato", "suzuki", "tanaka", "ito", "kato", "abe", "yamada", "sasaki"]))
         for w in ws))
     return f
+
+
+@pytest.fixture(scope="session")
+def task_files(tmp_path_factory) -> dict[str, Path]:
+    """Tiny files every task trains on: names (lm), a monthly series (forecast), surnames
+    of two languages with their label (classify, conditional)."""
+    d = tmp_path_factory.mktemp("data")
+    names = d / "names.txt"
+    names.write_text("\n".join(["anna", "emma", "olivia", "ava", "mia", "liam", "noah",
+                                 "sofia", "lucas", "ella", "mateo", "lena"] * 20) + "\n")
+    series = d / "s.csv"
+    series.write_text("month,v\n" + "\n".join(
+        f"{1990 + i // 12}-{i % 12 + 1:02d},{50 + 40 * math.sin(i / 3):.3f}"
+        for i in range(120)) + "\n")
+    labeled = d / "l.tsv"  # surnames of two languages, one per line with its label
+    labeled.write_text("".join(f"{n}\t{lab}\n" for lab, ns in (
+        ("Italian", ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo",
+                     "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "Costa"]),
+        ("Japanese", ["Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto",
+                      "Nakamura", "Kobayashi", "Kato", "Yoshida", "Yamada", "Sasaki", "Abe"]))
+        for n in ns))
+    return {"names": names, "series": series, "labeled": labeled}

@@ -7,7 +7,6 @@ no task."""
 from __future__ import annotations
 
 import importlib.util
-import math
 import re
 from pathlib import Path
 
@@ -75,20 +74,9 @@ def test_the_command_line_names_no_task():
 
 # -- careless values on a run of each task ---------------------------------------------------
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(task_files, tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("use")
-    names = d / "names.txt"
-    names.write_text("\n".join(["anna", "emma", "olivia", "ava", "mia", "liam", "noah",
-                                 "sofia", "lucas", "ella", "mateo", "lena"] * 10) + "\n")
-    series = d / "s.csv"
-    series.write_text("month,v\n" + "\n".join(
-        f"{1990 + i // 12}-{i % 12 + 1:02d},{50 + 40 * math.sin(i / 3):.3f}"
-        for i in range(120)) + "\n")
-    labeled = d / "l.tsv"
-    labeled.write_text("".join(f"{n}\t{lab}\n" for lab, ns in (
-        ("it", ["rossi", "russo", "ferrari", "bianchi", "romano", "greco", "gallo", "conti"]),
-        ("ja", ["sato", "suzuki", "tanaka", "ito", "kato", "abe", "yamada", "sasaki"]))
-        for n in ns))
+    names, series, labeled = (task_files[k] for k in ("names", "series", "labeled"))
     tagged, pairs = FIXTURES / "tag_tiny.conllu", FIXTURES / "pairs_tiny.tsv"
     data = {"lm": ["--data", str(names)],
             "forecast": ["--task", "forecast", "--data", str(series), "--season", "12",
@@ -111,8 +99,8 @@ def _base(task: str, command: str, tmp: Path) -> list[str]:
                                                                 "--seq-len", "4",
                                                                 "--batch-size", "2"],
               ("forecast", "forecast"): ["--horizon", "2"],
-              ("classify", "predict"): ["rossi"], ("conditional", "predict"): ["it"],
-              ("conditional", "generate"): ["--condition", "it"], ("tag", "predict"): ["a b"],
+              ("classify", "predict"): ["rossi"], ("conditional", "predict"): ["Italian"],
+              ("conditional", "generate"): ["--condition", "Italian"], ("tag", "predict"): ["a b"],
               ("translate", "translate"): ["Go!"], ("translate", "predict"): ["Go!"],
               ("translate", "evaluate"): ["--limit", "2"]}
     return inputs.get((task, command), [])
@@ -200,7 +188,7 @@ def test_evaluate_reads_a_file_in_the_format_the_task_reads(runs, tmp_path, caps
     assert main(["evaluate", str(runs["lm"]), "--data", str(f), "--format", "tsv"]) == 2
     assert "--format must be one of text, lines, got 'tsv'" in capsys.readouterr().err
     labeled = tmp_path / "l.tsv"
-    labeled.write_text("rossi\tit\nsato\tja\n")
+    labeled.write_text("Rossi\tItalian\nSato\tJapanese\n")
     assert main(["evaluate", str(runs["classify"]), "--data", str(labeled), "--format",
                  "tsv"]) == 0
 

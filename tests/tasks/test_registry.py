@@ -41,25 +41,8 @@ PAIRS = [(t, m) for t, mod in TASKS.items()
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("data")
-    names = d / "names.txt"
-    names.write_text("\n".join(["anna", "emma", "olivia", "ava", "mia", "liam", "noah",
-                                 "sofia", "lucas", "ella", "mateo", "lena"] * 20) + "\n")
-    series = d / "s.csv"
-    import math
-
-    series.write_text("month,v\n" + "\n".join(
-        f"{1990 + i // 12}-{i % 12 + 1:02d},{50 + 40 * math.sin(i / 3):.3f}"
-        for i in range(120)) + "\n")
-    labeled = d / "l.tsv"  # surnames of two languages, one per line with its label
-    labeled.write_text("".join(f"{n}\t{lab}\n" for lab, ns in (
-        ("Italian", ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo",
-                     "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "Costa"]),
-        ("Japanese", ["Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto",
-                      "Nakamura", "Kobayashi", "Kato", "Yoshida", "Yamada", "Sasaki", "Abe"]))
-        for n in ns))
-    return {"names": names, "series": series, "labeled": labeled}
+def files(task_files: dict[str, Path]) -> dict[str, Path]:
+    return task_files
 
 
 @pytest.fixture(scope="module")
