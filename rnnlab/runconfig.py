@@ -22,6 +22,7 @@ from typing import Any
 
 from rnnlab.budget import apply_budget
 from rnnlab.config import SECTIONS, RunConfig, TrainConfig, check_section, flag, overlay
+from rnnlab.data.resolve import resolve_config
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks import DEFAULT_TASK, TASKS, get_task
 from rnnlab.tasks.base import Task
@@ -203,6 +204,7 @@ def make_config(
     given = overlay(cfg, rename_old_keys(task, file, source), source, _foreign(task))
     if flags:
         given |= overlay(cfg, flags, "flags", _foreign(task))
+    given |= resolve_config(cfg, given)  # dataset names -> files (fetched), their split
     cfg.explicit = sorted(given)
     apply_budget(cfg)  # --max-time without --max-steps: the budget ends the run
     return validate(cfg, given), given

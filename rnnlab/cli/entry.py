@@ -1,5 +1,5 @@
 """Command line entry: `rnnlab train (train.py) | evaluate | generate | score | predict |
-diagnose | forecast | translate | export (use.py)`.
+diagnose | forecast | translate | export (use.py) | data (data.py)`.
 
 Flags (parser.py) -> `runconfig.make_config` -> one library call -> print. `train`'s flags
 come from the tasks' config dataclasses (flags.py); every other subcommand asks the task its
@@ -14,13 +14,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from rnnlab.cli.data import cmd_data
 from rnnlab.cli.parser import EXIT_USER_ERROR, build_parser
 from rnnlab.cli.train import cmd_train
 from rnnlab.cli.use import RUN_COMMANDS, cmd_use
 from rnnlab.errors import PeerError, RnnlabError
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "train": cmd_train, **{name: cmd_use for name in RUN_COMMANDS}}
+    "train": cmd_train, "data": cmd_data, **{name: cmd_use for name in RUN_COMMANDS}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except RnnlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `rnnlab data list | head`: the reader left; nothing to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted; the last checkpoint is intact (continue with --resume)",
               file=sys.stderr)

@@ -11,6 +11,7 @@ import sys
 from typing import Any, NoReturn
 
 from rnnlab import __version__
+from rnnlab.cli.data import add_data_parser
 from rnnlab.cli.flags import (
     TITLES,
     add_config_flags,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train(sub, tasks)
     _add_run_commands(sub, for_tasks)
+    add_data_parser(sub, _Parser)
     return p
 
 

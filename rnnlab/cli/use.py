@@ -194,6 +194,10 @@ def cmd_use(args: argparse.Namespace) -> int:
         assert o is not None  # foreign options were refused above
         values[name] = (_parse(o, value, command_name, args.run, what) if isinstance(value, str)
                         else value)
+    if isinstance(values.get("data"), str) and not own:  # a dataset name: its test file
+        from rnnlab.data.resolve import resolve_path
+
+        values["data"] = resolve_path(values["data"], loaded.task)
     options: Options = command.bind(values, given=values)
     shown = command.show(command.run(target, options), options)
     for line in shown.lines:
