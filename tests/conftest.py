@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,38 @@ NAMES = SHARED / "names" / "names.txt"
 TIMEMACHINE = SHARED / "timemachine" / "timemachine.txt"
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test sees its own dataset cache, never the user's (and never the network)."""
+    old = os.environ.get("RNNLAB_DATA")
+    path = tmp_path_factory.mktemp("rnnlab-data")
+    os.environ["RNNLAB_DATA"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("RNNLAB_DATA", None)
+    else:
+        os.environ["RNNLAB_DATA"] = old
+
+
+def _install_shared(name: str) -> Path:
+    from rnnlab.data.fetch import folder, get_dataset, install_from, installed
+
+    ds = get_dataset(name)
+    if not installed(ds):
+        if not (SHARED / name).is_dir():
+            pytest.skip(f"../shared/data/{name} is not beside the repository")
+        install_from(ds, SHARED)
+    return folder(ds)
+
+
+@pytest.fixture
+def shared_dataset() -> Callable[[str], Path]:
+    """`shared_dataset(NAME)`: registry dataset NAME in the test cache, installed from
+    ../shared/data (sha256 checked, as `rnnlab data get NAME --from` does); skips the test
+    when ../shared is absent."""
+    return _install_shared
 
 
 @pytest.fixture

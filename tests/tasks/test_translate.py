@@ -185,7 +185,7 @@ def test_defaults_fixed_keeps_the_documented_config(tmp_path):
     assert cfg["data"]["defaults"] == "fixed" and cfg["data"]["subword"] == "none"
 
 
-def test_word_options_and_the_eng_fra_config_keep_words():
+def test_word_options_and_the_eng_fra_config_keep_words(shared_dataset):
     from rnnlab.config import load_toml
     from rnnlab.runconfig import make_config
     from rnnlab.tasks.translate.defaults import recipe
@@ -194,6 +194,7 @@ def test_word_options_and_the_eng_fra_config_keep_words():
     assert recipe(set())["data"] == {"subword": "bpe"}
     assert "model" not in recipe({"model.input_feeding"})
     root = Path(__file__).resolve().parents[2]
+    shared_dataset("tatoeba_eng_fra")  # the config names it
     cfg, _ = make_config("translate", load_toml(root / "configs" / "translate_eng_fra.toml"))
     assert cfg.data.defaults == "fixed"  # its recorded commands mean what they meant
     cfg, _ = make_config("translate", load_toml(root / "configs" / "translate.toml"),

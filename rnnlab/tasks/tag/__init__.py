@@ -64,8 +64,8 @@ EVAL_AT_START = False  # no validation before the first step
 def check(cfg: RunConfig, given: set[str] | None) -> None:
     d, m = cfg.data, cfg.model
     if d.data is None:
-        raise RnnlabError("--task tag needs --data: a CoNLL-U training file, e.g. "
-                          "--data ../shared/data/ud_english_ewt/en_ewt-ud-train.conllu")
+        raise RnnlabError("--task tag needs --data: a CoNLL-U training file, or a dataset "
+                          "of `rnnlab data list`, e.g. --data ud_english_ewt")
     if given:
         hmm_only = {"model.order", "model.max_suffix", "model.rare_threshold"}
         if m.model != "hmm" and given & hmm_only:

@@ -67,7 +67,7 @@ def check(cfg: RunConfig, given: set[str] | None) -> None:
     d, m = cfg.data, cfg.model
     if d.data is None:
         raise RnnlabError("--task translate needs --data: a file of SOURCE<TAB>TARGET lines, "
-                          "e.g. --data ../shared/data/tatoeba_eng_fra/fra.txt")
+                          "e.g. --data tatoeba_eng_fra (a dataset of `rnnlab data list`)")
     if d.source_column == d.target_column:
         raise RnnlabError(f"--source-column and --target-column are both {d.source_column}; "
                           "choose two columns")
