@@ -242,6 +242,18 @@ class Command:
         return out
 
 
+@dataclass(frozen=True)
+class FileRun:
+    """A file that a task opens in place of a run folder (a task's `OPENS`), e.g. FILE.arpa
+    for lm: the command line asks every task, by suffix, and names none itself. `load(path)`
+    returns a `tasks.base.Loaded` that the task's `commands` work on unchanged."""
+
+    suffix: str  # ".arpa"
+    what: str  # how errors name such a file: "an ARPA n-gram file"
+    commands: tuple[str, ...]  # the subcommands that take one
+    load: Callable[[str], Any]
+
+
 def commands(*offered: Command) -> dict[str, Command]:
     """A task's `COMMANDS`: subcommand name -> Command, in the order given."""
     return {c.name: c for c in offered}
@@ -323,6 +335,14 @@ PROMPT = Option("prompt", "text to continue", str, "",
 NUM = Option("num", "samples to draw (greedy and beam_search give one)", int, 10, ge=1,
              le=1 << 16, when=_SAMPLE)
 DECODING = (STRATEGY, MAX_NEW_TOKENS, TEMPERATURE, TOP_K, TOP_P, NUM_BEAMS, LENGTH_PENALTY, SEED)
+# an n-gram model's exact search: its states are few, so the best whole continuation is found
+# by dynamic programming (rnnlab/models/ngram_decode.py), not approximated token by token
+MOST_LIKELY = "most_likely"
+COUNT_STRATEGY = STRATEGY.but(
+    help=STRATEGY.help + "; most_likely (--model ngram, bigram): the --max-new-tokens tokens "
+    "of highest joint probability, exact (Viterbi; an <eos> may fall inside)",
+    choices=(*STRATEGIES, MOST_LIKELY))
+COUNT_DECODING = tuple(COUNT_STRATEGY if o.name == "strategy" else o for o in DECODING)
 
 
 def decode_config(o: Options) -> Any:

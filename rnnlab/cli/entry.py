@@ -1,5 +1,6 @@
 """Command line entry: `rnnlab train (train.py) | evaluate | generate | score | predict |
-diagnose | forecast | translate | export (use.py) | data (data.py)`.
+diagnose | forecast | translate | export (use.py) | data (data.py) | gradcheck
+(gradcheck.py)`.
 
 Flags (parser.py) -> `runconfig.make_config` -> one library call -> print. `train`'s flags
 come from the tasks' config dataclasses (flags.py); every other subcommand asks the task its
@@ -15,13 +16,15 @@ import sys
 from collections.abc import Callable
 
 from rnnlab.cli.data import cmd_data
+from rnnlab.cli.gradcheck import cmd_gradcheck
 from rnnlab.cli.parser import EXIT_USER_ERROR, build_parser
 from rnnlab.cli.train import cmd_train
 from rnnlab.cli.use import RUN_COMMANDS, cmd_use
 from rnnlab.errors import PeerError, RnnlabError
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "train": cmd_train, "data": cmd_data, **{name: cmd_use for name in RUN_COMMANDS}}
+    "train": cmd_train, "data": cmd_data, "gradcheck": cmd_gradcheck,
+    **{name: cmd_use for name in RUN_COMMANDS}}
 
 
 def main(argv: list[str] | None = None) -> int:

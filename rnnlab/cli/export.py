@@ -1,6 +1,7 @@
 """Use-time commands that work on a file rather than on a task: `rnnlab export` (any run ->
-ONNX) and `rnnlab generate FILE.onnx` (sampling from an export, no checkpoint, no torch).
-Declared as the tasks declare theirs (rnnlab.options), so one parser and one check serve all.
+ONNX, an n-gram run -> ARPA) and `rnnlab generate FILE.onnx` (sampling from an export, no
+checkpoint, no torch). Declared as the tasks declare theirs (rnnlab.options), so one parser
+and one check serve all.
 """
 
 from __future__ import annotations
@@ -24,12 +25,21 @@ from rnnlab.options import (
 
 
 def export(run: str, o: Options) -> dict[str, Any]:
+    if o.format == "arpa":
+        from rnnlab.export.arpa import export_arpa
+
+        return export_arpa(run, o.out)
     from rnnlab.export.onnx import export as to_onnx
 
     return to_onnx(run, o.out, o.format)
 
 
 def describe_export(r: dict[str, Any], o: Options) -> Shown:
+    if r.get("format") == "arpa":
+        counts = ", ".join(f"{n}-grams {c:,}" for n, c in enumerate(r["ngrams"], start=1))
+        reversed_ = ", each line reversed (r2l)" if r["direction"] == "r2l" else ""
+        return Shown([f"wrote {r['path']}: ARPA backoff model of order {r['order']}, "
+                      f"{r['level']} level{reversed_}", f"n-grams: {counts}"])
     lines = [f"wrote {r['path']}: {r['kind']} function ({', '.join(r['inputs'])}) -> "
              f"({', '.join(r['outputs'])}), dynamic batch"]
     if "encoder_path" in r:
@@ -48,9 +58,11 @@ def generate_onnx(path: str, o: Options) -> list[str]:
                   o.top_k, o.seed, greedy)
 
 
-EXPORT = Command("export", "export the model to ONNX and check it with ONNX Runtime", (
-    Option("format", "the export's format", str, "onnx", choices=("onnx",)),
-    OUT.but(help="FILE.onnx to write", required=True)), export, describe_export)
+EXPORT = Command("export", "a network to ONNX, checked with ONNX Runtime; an n-gram run's "
+                 "tables to ARPA", (
+    Option("format", "onnx: the network's graph; arpa: the backoff tables of a --model ngram "
+           "or bigram run, for KenLM and SRILM", str, "onnx", choices=("onnx", "arpa")),
+    OUT.but(help="FILE.onnx or FILE.arpa to write", required=True)), export, describe_export)
 
 ONNX_GENERATE = Command(
     "generate", "sample from the step function of `rnnlab export`",

@@ -19,6 +19,7 @@ from rnnlab.cli.flags import (
     shared_training_fields,
     task_help_parser,
 )
+from rnnlab.cli.gradcheck import add_gradcheck_parser
 from rnnlab.cli.use import add_parsers
 from rnnlab.tasks import DEFAULT_TASK, TASKS
 
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = "; ".join(f"{n} ({TITLES.get(n, n)})" for n in TASKS)
     p = _TopParser(prog="rnnlab", description="Sequence models with recurrent networks. "
                    f"Tasks (`rnnlab train --task NAME`): {tasks}. Every other subcommand takes "
-                   "a run folder and works on the task that run recorded.",
+                   "a run folder and works on the task that run recorded (`data` and `gradcheck` "
+                   "take none).",
                    epilog="`rnnlab train --task NAME --help` lists the flags of one task; "
                    "`rnnlab SUBCOMMAND --help` those of a subcommand.")
     p.add_argument("--version", action="version", version=f"rnnlab {__version__}")
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub, tasks)
     _add_run_commands(sub, for_tasks)
     add_data_parser(sub, _Parser)
+    add_gradcheck_parser(sub)
     return p
 
 

@@ -2,7 +2,9 @@
 forecast, translate, export), dispatched through the task protocol: each parser is the union
 of the options the tasks declare for that subcommand (`Task.COMMANDS`, rnnlab/options.py);
 after loading the run, the options its task does not take are refused naming who takes
-them, and the task's `Command` does the work and says what to print. Names no task.
+them, and the task's `Command` does the work and says what to print. A file that a task
+opens in place of a run folder (its `OPENS`: lm's FILE.arpa) is found by its suffix and
+loaded by that task. Names no task.
 
 Values are checked twice: before loading (valid for some task that offers the subcommand,
 so a typo does not wait for the checkpoint) and after (valid for this run's task). Where the
@@ -21,7 +23,7 @@ from typing import Any
 from rnnlab.cli.common import load_run, set_threads
 from rnnlab.cli.export import OWN
 from rnnlab.errors import RnnlabError
-from rnnlab.options import Command, Option, Options
+from rnnlab.options import Command, FileRun, Option, Options
 from rnnlab.tasks import TASKS
 
 RUN_COMMANDS = ("evaluate", "generate", "score", "predict", "diagnose", "forecast", "translate",
@@ -30,11 +32,36 @@ SUMMARY = {"evaluate": "the task's test figures", "generate": "sample or decode"
            "score": "log-probability of given texts", "predict": "the task's prediction",
            "diagnose": "gradient flow over time, saturation, spectral radius",
            "forecast": "forecast a trained series beyond its end",
-           "translate": "translate sentences", "export": "export a run's model to ONNX and "
-           "check it with ONNX Runtime (pip install 'rnnlab[export]')"}
-RUN_HELP = {"generate": "run folder, checkpoint file, or FILE.onnx of `rnnlab export`"}
+           "translate": "translate sentences", "export": "export a run's model (ONNX: pip "
+           "install 'rnnlab[export]')"}
+RUN_HELP = {"generate": "FILE.onnx of `rnnlab export`"}
 THREADS = Option("threads", "CPU threads of PyTorch", int, ge=1, le=4096,
                  default_text="PyTorch's choice")
+
+
+def file_runs() -> list[tuple[str, FileRun]]:
+    """(task, FileRun) for every file a task opens in place of a run folder (its `OPENS`)."""
+    return [(name, f) for name, t in TASKS.items() for f in getattr(t, "OPENS", ())]
+
+
+def _run_help(command: str) -> str:
+    files = [f"FILE{f.suffix} ({name})" for name, f in file_runs() if command in f.commands]
+    files += [RUN_HELP[command]] if command in RUN_HELP else []
+    names = ["run folder", "checkpoint file", *files]
+    return ", ".join(names[:-1]) + (", or " if len(names) > 2 else " or ") + names[-1]
+
+
+def _open_file(run: str, command: str) -> tuple[FileRun, Any] | None:
+    """(what opens it, Loaded) when `run` is a file a task opens in place of a run folder;
+    None for a run folder or checkpoint."""
+    for _, f in file_runs():
+        if run.endswith(f.suffix):
+            if command not in f.commands:
+                takes = ", ".join(f"`{c}`" for c in f.commands)
+                raise RnnlabError(f"{run!r} is {f.what}, not a run folder: {takes} take one, "
+                                  f"`{command}` needs the run folder it came from")
+            return f, f.load(run)
+    return None
 
 
 def offers(command: str) -> list[tuple[str, Command]]:
@@ -81,7 +108,7 @@ def add_parsers(sub: Any, make_help: Callable[[str], str] | None = None) -> None
         runs = ", ".join(who for who, _ in offers(command))
         p = sub.add_parser(command, help=f"{SUMMARY[command]} ({runs} runs)",
                            description=f"{SUMMARY[command]}. {detail}.")
-        p.add_argument("run", help=RUN_HELP.get(command, "run folder or checkpoint file"))
+        p.add_argument("run", help=_run_help(command))
         for name, decls in declared(command).items():
             o = decls[0][1]
             if o.positional:
@@ -175,18 +202,19 @@ def cmd_use(args: argparse.Namespace) -> int:
     given = _given(args, decls)
     args.threads = THREADS.parse(args.threads) if hasattr(args, "threads") else None
     set_threads(args.threads)
+    opened = _open_file(args.run, command_name)  # FILE.arpa: a task's own kind of file
     own = [(who, c) for who, c in OWN.get(command_name, [])
-           if command_name == "export" or args.run.endswith(".onnx")]
+           if not opened and (command_name == "export" or args.run.endswith(".onnx"))]
     others: dict[str, Command] = {}  # the run's task's subcommands
     if own:
         command = own[0][1]
         target: Any = args.run
         what = "an ONNX export" if args.run.endswith(".onnx") else "a run"
     else:
-        loaded = load_run(args, command_name)
+        loaded = opened[1] if opened else load_run(args, command_name)
         others = TASKS[loaded.task].COMMANDS
         command = others[command_name]
-        target, what = loaded, f"a {loaded.task} run"
+        target, what = loaded, opened[0].what if opened else f"a {loaded.task} run"
     _refuse_foreign(given, command, decls, args.run, what, others)
     values = {}
     for name, value in given.items():

@@ -15,7 +15,9 @@ index of the (n-1)-gram prefix in table n-1 * V + last token, natural-log p (M_n
 natural-log bow (M_n,)), as `ngram_counts` builds them; `NGramLM.from_arpa` / `to_arpa` turn
 them into a model and back. Natural logs inside, log10 in the file. `<s>`, `</s>`, `<unk>` are
 rnnlab's `<bos>`, `<eos>`, `<unk>`; a whitespace character inside a token is written
-`<U+0020>` (`arpa_word`) and read back as the character. A probability of 0 (mle) is written
+`<U+0020>` (`arpa_word`) and read back as the character. `# ...` lines before `\\data\\` are
+comments (KenLM's rule; SRILM skips anything there): rnnlab writes what the file's tokens
+alone do not say (`read_comments`). A probability of 0 (mle) is written
 as -99, SRILM's convention, and read back as 0. `<s>` is never predicted, whatever the file
 says (KenLM writes 0 for it).
 
@@ -80,8 +82,11 @@ def _tokens(tables: list[Table], n: int, rows: np.ndarray, V: int) -> np.ndarray
     return out
 
 
-def write_arpa_tables(tables: list[Table], path: str, itos: Sequence[str]) -> None:
-    """Write backoff `tables` (orders 1..N) to `path`; `itos[i]` is the string of token id i."""
+def write_arpa_tables(tables: list[Table], path: str, itos: Sequence[str],
+                      comments: Sequence[str] = ()) -> list[int]:
+    """Write backoff `tables` (orders 1..N) to `path`; `itos[i]` is the string of token id i.
+    `comments` become `# ...` lines before `\\data\\` (KenLM and SRILM skip them). Returns
+    the n-grams written per order."""
     V = len(tables[0][0])
     expect(len(itos) == V, f"itos must have vocab_size={V} entries, got {len(itos)}")
     names = np.array([arpa_word(t) for t in itos], dtype=object)
@@ -97,6 +102,8 @@ def write_arpa_tables(tables: list[Table], path: str, itos: Sequence[str]) -> No
     N = len(tables)
     counts = [sum(int(k.sum()) for _, _, k in chunks(n)) for n in range(1, N + 1)]
     with open(path, "w", encoding="utf-8") as f:
+        for line in comments:
+            f.write(f"# {line}\n")
         f.write("\\data\\\n")
         for n, c in enumerate(counts, start=1):
             f.write(f"ngram {n}={c}\n")
@@ -117,11 +124,25 @@ def write_arpa_tables(tables: list[Table], path: str, itos: Sequence[str]) -> No
                     f.write("\n".join(body))
                     f.write("\n")
         f.write("\n\\end\\\n")
+    return counts
 
 
-def write_arpa(model: HasTables, path: str, itos: Sequence[str]) -> None:
-    """Write a model with `tables()` (an NGramLM) to `path`; `itos[i]` is token id i's string."""
-    write_arpa_tables(model.tables(), path, itos)
+def write_arpa(model: HasTables, path: str, itos: Sequence[str]) -> list[int]:
+    """Write a model with `tables()` (an NGramLM) to `path`; `itos[i]` is token id i's string.
+    Returns the n-grams written per order."""
+    return write_arpa_tables(model.tables(), path, itos)
+
+
+def read_comments(path: str) -> list[str]:
+    """The `# ...` lines before `\\data\\`, without the `# ` (what `comments` wrote)."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("\\data\\"):
+                break
+            if line.startswith("#"):
+                out.append(line[1:].strip())
+    return out
 
 
 def _parse(path: str) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:

@@ -323,9 +323,10 @@ class NGramLM(torch.nn.Module):
         return ngram_decode.beam_search(self, list(context), length, num_beams)
 
     # -------------------------------------------------------------------- ARPA
-    def to_arpa(self, path: str, itos: Sequence[str]) -> None:
-        """Write the model as an ARPA backoff file (log10), readable by KenLM and SRILM."""
-        arpa.write_arpa_tables(self.tables(), path, itos)
+    def to_arpa(self, path: str, itos: Sequence[str], comments: Sequence[str] = ()) -> list[int]:
+        """Write the model as an ARPA backoff file (log10), readable by KenLM and SRILM, with
+        `comments` as `# ...` lines before it; returns the n-grams written per order."""
+        return arpa.write_arpa_tables(self.tables(), path, itos, comments)
 
     @classmethod
     def from_arpa(cls, path: str) -> tuple[NGramLM, list[str]]:

@@ -68,11 +68,17 @@ def test_train_help_without_task_is_the_overview(capsys):
 
 
 @pytest.mark.parametrize("task", list(TASKS))
-def test_examples_are_valid_commands(task, capsys):
-    """Each example parses and its config validates (its input files are the user's)."""
+def test_examples_are_valid_commands(task, capsys, shared_dataset):
+    """Each example parses and its config validates (its input files are the user's; the
+    datasets it names come from ../shared, never the network)."""
+    from rnnlab.data.registry import find
+
     for example in TASKS[task].EXAMPLES:
         argv = shlex.split(example)
         assert argv[:2] == ["rnnlab", "train"]
+        for word in argv:
+            if find(word) is not None and not Path(word).exists():
+                shared_dataset(find(word)[0].name)
         args = build_parser().parse_args(argv[1:])
         root = Path(__file__).resolve().parents[2]
         file = load_toml(root / args.config) if args.config else None

@@ -55,7 +55,6 @@ RENAMED: dict[str, str] = {}  # old "section.key" -> new (none)
 # `rnnlab train --task classify --help` ends with these (each runs on a file of yours)
 EXAMPLES: tuple[str, ...] = (
     "rnnlab train --task classify --data reviews.tsv --level word --out runs/reviews-gru",
-    "rnnlab train --task classify --data names_by_language/ --format folder --bidirectional "
-    "--pool attention",
+    "rnnlab train --task classify --data names_by_language --bidirectional --pool attention",
     "rnnlab train --task classify --data reviews.tsv --level word --cv 10 --max-steps 500",
 )

@@ -35,10 +35,9 @@ MODEL_ONLY: dict[str, tuple[str, ...]] = {}  # every model reads every field
 # TrainConfig fields no conditional run reads
 TRAIN_UNUSED: tuple[str, ...] = (*STREAM_FIELDS, "fused_loss")
 RENAMED: dict[str, str] = {}  # old "section.key" -> new (none)
-# `rnnlab train --task conditional --help` ends with these (each runs on a file of yours)
+# `rnnlab train --task conditional --help` ends with these (a dataset name or a file of yours)
 EXAMPLES: tuple[str, ...] = (
-    "rnnlab train --task conditional --data names_by_language/ --format folder "
-    "--out runs/names-by-language",
+    "rnnlab train --task conditional --data names_by_language --out runs/names-by-language",
     "rnnlab train --task conditional --data reviews.tsv --level word --condition init "
     "--no-unconditioned",
 )

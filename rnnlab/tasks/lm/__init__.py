@@ -16,16 +16,19 @@ from typing import TYPE_CHECKING, Any, cast
 from rnnlab.config import flag
 from rnnlab.errors import RnnlabError
 from rnnlab.options import (
+    COUNT_DECODING,
     DATA,
-    DECODING,
     FILE,
     JSON,
+    MOST_LIKELY,
     NUM,
     OUT,
     PROMPT,
     SPLIT,
+    STRATEGIES,
     TEXTS,
     Command,
+    FileRun,
     Option,
     Options,
     Shown,
@@ -316,6 +319,9 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
     o = COMMANDS["evaluate"].bind(options)
     data, split, rows = o.data, o.split, o.eval_rows
     cfg = loaded.cfg
+    if data is None and "arpa" in loaded.payload:
+        raise RnnlabError(f"{loaded.payload['arpa']!r} is an ARPA file: it has no data splits "
+                          "of its own (no --split); give --data FILE to evaluate on")
     if rows is not None and cfg.data.format != "text":
         raise RnnlabError(f"--eval-rows applies to runs trained on a text stream; this run "
                           f"reads --format {cfg.data.format}: drop it")
@@ -490,20 +496,59 @@ def samples_after_training(
     return ["sample:", text], text + "\n"
 
 
+def most_likely(loaded: Loaded, prompt: str, length: int) -> dict[str, Any]:
+    """The `length` tokens after `prompt` of highest joint probability under an n-gram run,
+    exactly (`NGramLM.most_likely_continuation`, Viterbi over its states): {"text", "tokens",
+    "logprob" (natural log of the `length` tokens given the prompt)}. An `<eos>` inside ends
+    a sentence and the next starts there; the text shows it as <eos>. An r2l model continues
+    leftwards; text and tokens are in reading order."""
+    model, cfg = loaded.model, loaded.cfg
+    if not hasattr(model, "most_likely_continuation"):
+        raise RnnlabError(
+            f"--strategy {MOST_LIKELY} is the exact search over an n-gram model's states; this "
+            f"run's --model {cfg.model.model} takes --strategy {', '.join(STRATEGIES[:-1])} or "
+            f"{STRATEGIES[-1]} ({MOST_LIKELY}: --model ngram or bigram runs, or FILE.arpa)")
+    tok = tokenizer(loaded)
+    ids = encode_user(tok, cfg, prompt, "--prompt") if prompt else []
+    r2l = cfg.data.direction == "r2l"
+    if not ids and cfg.data.format != "lines" and not sentence_stream(
+            cfg.data.format, cfg.model.model, tok):
+        raise RnnlabError(
+            "this model was trained on a text stream and has no start token: give a --prompt")
+    # the model's context starts after <bos>, as a line (or a sentence after <eos>) does
+    found, logprob = model.most_likely_continuation(ids[::-1] if r2l else ids, length)
+    found = found[::-1] if r2l else found
+    shown = tok.decode(found, strip_specials=False)
+    sep = " " if tok.level == "word" and prompt and found else ""
+    text = shown + sep + prompt if r2l else prompt + sep + shown
+    return {"text": text, "tokens": tok.vocab.decode(found), "logprob": float(logprob)}
+
+
+def _most_likely_note(r: dict[str, Any]) -> str:
+    return (f"log p = {r['logprob']:.6f} nats over {len(r['tokens'])} tokens (exact: Viterbi "
+            "over the n-gram's states)")
+
+
 def generate_texts(loaded: Loaded, options: Mapping[str, Any] | None = None
                    ) -> dict[str, Any]:
-    """`rnnlab generate`: {"texts": `num` continuations of `prompt` (one with greedy or
-    beam_search), "notes": [...]}."""
+    """`rnnlab generate`: {"texts": `num` continuations of `prompt` (one with greedy,
+    beam_search or most_likely), "rows": [{"text", ...}], "notes": [...]}; with most_likely
+    each row has its "tokens" and "logprob" too."""
     o = COMMANDS["generate"].bind(options)
     tok = tokenizer(loaded)
     note = unknown_note(tok, loaded.cfg, [o.prompt], "--prompt")
+    notes = [note] if note else []
+    if o.strategy == MOST_LIKELY:
+        r = most_likely(loaded, o.prompt, o.max_new_tokens)
+        return {"texts": [r["text"]], "rows": [r], "notes": [*notes, _most_likely_note(r)]}
     num = o.num if o.strategy == "sample" else 1
     texts = generate(loaded.model, tok, loaded.cfg, decode_config(o), num, o.prompt, o.seed)
-    return {"texts": texts, "notes": [note] if note else []}
+    return {"texts": texts, "rows": [{"text": t} for t in texts], "notes": notes}
 
 
 def describe_samples(result: dict[str, Any], options: Options) -> Shown:
-    return Shown(list(result["texts"]), result["notes"])
+    lines = json_lines(result["rows"]) if options.get("json") else list(result["texts"])
+    return Shown(lines, result["notes"])
 
 
 def predict(loaded: Loaded, inputs: list[str], options: Mapping[str, Any] | None = None
@@ -511,11 +556,18 @@ def predict(loaded: Loaded, inputs: list[str], options: Mapping[str, Any] | None
     """One continuation of each input (of an empty line without inputs): {"rows": [{"input",
     "output"}], "notes": [...]}."""
     o = COMMANDS["predict"].bind(options)
-    tok, dc = tokenizer(loaded), decode_config(o)
+    tok = tokenizer(loaded)
     prompts = list(inputs) or [""]
     note = unknown_note(tok, loaded.cfg, prompts, "the inputs")
-    rows = [{"input": p, "output": generate(loaded.model, tok, loaded.cfg, dc, 1, p,
-                                            o.seed)[0]} for p in prompts]
+    rows: list[dict[str, Any]]
+    if o.strategy == MOST_LIKELY:
+        found = [most_likely(loaded, p, o.max_new_tokens) for p in prompts]
+        rows = [{"input": p, "output": r["text"], "tokens": r["tokens"],
+                 "logprob": r["logprob"]} for p, r in zip(prompts, found, strict=True)]
+    else:
+        dc = decode_config(o)
+        rows = [{"input": p, "output": generate(loaded.model, tok, loaded.cfg, dc, 1, p,
+                                                o.seed)[0]} for p in prompts]
     return {"rows": rows, "notes": [note] if note else []}
 
 
@@ -639,7 +691,10 @@ COMMANDS = commands(
                default_text="the run's --eval-rows"),
         JSON.but(help='print JSON {"nll", "ppl", "bpc", "tokens"}')),
         evaluate, show_evaluation(describe_evaluation, _evaluation_notes)),
-    Command("generate", "continue --prompt", (PROMPT, NUM, *DECODING),
+    Command("generate", "continue --prompt", (
+        PROMPT, NUM, *COUNT_DECODING,
+        JSON.but(help='one JSON object {"text"} per text; with --strategy most_likely also '
+                 '"tokens" and "logprob"')),
             generate_texts, describe_samples),
     Command("score", "log-probability of each text", (
         TEXTS.but(name="texts", help="texts to score", metavar="TEXT"),
@@ -647,8 +702,9 @@ COMMANDS = commands(
         JSON.but(help="one JSON object per text, with each token's log-probability")),
         score_texts, describe_scores),
     Command("predict", "continue each INPUT (once, an empty line without inputs)", (
-        TEXTS.but(help="prompts to continue"), *DECODING,
-        JSON.but(help='one JSON object {"input", "output"} per input')),
+        TEXTS.but(help="prompts to continue"), *COUNT_DECODING,
+        JSON.but(help='one JSON object {"input", "output"} per input (most_likely: with '
+                 '"tokens", "logprob")')),
         lambda loaded, o: predict(loaded, o.inputs, o), describe_predictions),
     Command("diagnose", "gradient flow over time, saturation, spectral radius", (
         OUT.but(help="folder for gradient_flow.json and .png", required=True),
@@ -659,3 +715,14 @@ COMMANDS = commands(
         Option("batch_size", "sequences of --seq-len tokens", int, 16, ge=1, le=1 << 16)),
         diagnose, describe_diagnosis),
 )
+
+
+def open_arpa(path: str) -> Loaded:
+    from rnnlab.tasks.lm.arpa_run import load_arpa
+
+    return load_arpa(path, NAME)
+
+
+# files the command line opens in place of a run folder (rnnlab/cli/use.py asks every task)
+OPENS = (FileRun(".arpa", "an ARPA n-gram file", ("evaluate", "generate", "score", "predict"),
+                 open_arpa),)

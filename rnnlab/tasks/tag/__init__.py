@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # type hints only: no import at run time
 
 NAME = "tag"
 TITLE = "tagging"
+POSTERIOR_TOP = 3  # tags per word that `predict --posteriors` prints
 MONITOR = "error_rate"
 MONITORS = ("error_rate", "nll")
 EVAL_AT_START = False  # no validation before the first step
@@ -317,6 +318,8 @@ def predict(loaded: Loaded, inputs: list[str], options: Mapping[str, Any] | None
     o = COMMANDS["predict"].bind(options)
     path, fmt, out = o.data, o.format, o.out
     texts = list(inputs)
+    if o.posteriors:
+        check_posteriors(loaded, out)
     if path is None and "format" in o.given:
         raise RnnlabError("--format is the format of --data: give --data FILE, or drop it")
     if any(not t.split() for t in texts):
@@ -343,9 +346,33 @@ def predict(loaded: Loaded, inputs: list[str], options: Mapping[str, Any] | None
             text = "".join(" ".join(f"{w}/{t}" for w, t in zip(ws, ts, strict=True)) + "\n"
                            for ws, ts in zip(sentences, tags, strict=True))
         Path(out).write_text(text, encoding="utf-8")
-    return {"sentences": [{"words": w, "tags": t} for w, t in zip(sentences, tags,
-                                                                   strict=True)],
-            "conllu": text if conllu else None, "out": out}
+    rows: list[dict[str, Any]] = [{"words": w, "tags": t}
+                                  for w, t in zip(sentences, tags, strict=True)]
+    if o.posteriors:
+        for row in rows:
+            row["posteriors"] = posteriors(loaded.model, enc, row["words"])
+    return {"sentences": rows, "conllu": text if conllu else None, "out": out}
+
+
+def check_posteriors(loaded: Loaded, out: str | None) -> None:
+    """--posteriors needs a model with forward-backward (the HMM) and prints, writes nothing."""
+    if not hasattr(loaded.model, "posteriors"):
+        raise RnnlabError(
+            f"--posteriors prints p(tag | sentence) from the HMM's forward-backward; this "
+            f"is a tag run of --model {loaded.cfg.model.model}"
+            f"{' with --crf' if loaded.cfg.model.crf else ''}, which has none: drop "
+            "--posteriors (or train --model hmm)")
+    if out is not None:
+        raise RnnlabError("--posteriors prints each word's tag distribution; --out writes "
+                          "tags only: drop one of them")
+
+
+def posteriors(model: Any, enc: Encoder, words: list[str]) -> list[dict[str, float]]:
+    """p(y_t = tag | x_1..T) of each word, every tag, likeliest first (forward-backward)."""
+    post = model.posteriors(words)  # (T, K), rows sum to 1
+    return [{enc.tags.itos[k]: float(row[k]) for k in sorted(range(len(row)),
+                                                              key=lambda k: -row[k])}
+            for row in post]
 
 
 # -- what the CLI prints ---------------------------------------------------------------------
@@ -373,12 +400,29 @@ def describe_predictions(r: dict[str, Any], options: Options) -> Shown:
     notes = [f"wrote {r['out']}"] if r["out"] is not None else []
     if options.json:
         return Shown(json_lines(r["sentences"]), notes)
+    if options.get("posteriors"):
+        return Shown(describe_posteriors(r["sentences"]), notes)
     if r["out"] is not None:
         return Shown([], notes)
     if r["conllu"] is not None:
         return Shown([r["conllu"].removesuffix("\n")], notes)
     return Shown([" ".join(f"{w}/{t}" for w, t in zip(s["words"], s["tags"], strict=True))
                   for s in r["sentences"]], notes)
+
+
+def describe_posteriors(sentences: list[dict[str, Any]], top: int = POSTERIOR_TOP
+                        ) -> list[str]:
+    """A line per word: WORD<TAB>TAG p<TAB>... for its `top` likeliest tags of p > 0; a
+    blank line between sentences."""
+    lines: list[str] = []
+    for s in sentences:
+        if lines:
+            lines.append("")
+        for word, dist in zip(s["words"], s["posteriors"], strict=True):
+            ranked = list(dist.items())
+            best = [(t, p) for t, p in ranked[:top] if p > 0] or ranked[:1]
+            lines.append("\t".join([word, *(f"{tag} {p:.4f}" for tag, p in best)]))
+    return lines
 
 
 def describe_ready(i: dict[str, Any], out: Path) -> list[str]:
@@ -429,6 +473,9 @@ COMMANDS = commands(
                choices=("auto", "conllu", "text")),
         OUT.but(help="write the tagged file here (CoNLL-U in, CoNLL-U out; else word/TAG "
                 "lines)"),
-        JSON.but(help='one JSON object {"words", "tags"} per sentence')),
+        Option("posteriors", f"--model hmm: each word's p(tag | sentence) by forward-backward, "
+               f"its {POSTERIOR_TOP} likeliest tags (every tag with --json)", bool, False),
+        JSON.but(help='one JSON object {"words", "tags"} per sentence (with --posteriors: '
+                 '"posteriors", a {tag: p} per word)')),
         lambda loaded, o: predict(loaded, o.inputs, o), describe_predictions),
 )

@@ -68,8 +68,7 @@ TRAIN_UNUSED: tuple[str, ...] = (*STREAM_FIELDS, "fused_loss")
 RENAMED: dict[str, str] = {}  # old "section.key" -> new (none)
 # `rnnlab train --task tag --help` ends with these (each runs on CoNLL-U files of yours)
 EXAMPLES: tuple[str, ...] = (
-    "rnnlab train --task tag --data en_ewt-ud-train.conllu --val-data en_ewt-ud-dev.conllu "
-    "--test-data en_ewt-ud-test.conllu",
+    "rnnlab train --task tag --data ud_english_ewt --max-time 600",
     "rnnlab train --task tag --data train.conllu --model hmm",
     "rnnlab train --task tag --data train.conllu --crf --tag-column xpos --max-time 600",
 )

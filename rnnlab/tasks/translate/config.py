@@ -81,7 +81,7 @@ RENAMED: dict[str, str] = {
     "data.reverse": "data.swap_columns", "model.tie_embeddings": "model.tie_weights"}
 # `rnnlab train --task translate --help` ends with these (each runs on a file of yours)
 EXAMPLES: tuple[str, ...] = (
-    "rnnlab train --task translate --data fra.txt --max-time 1800 --out runs/eng-fra",
+    "rnnlab train --task translate --data tatoeba_eng_fra --max-time 1800 --out runs/eng-fra",
     "rnnlab train --config configs/translate.toml --data pairs.tsv --max-time 600",
     "rnnlab train --task translate --data fra.txt --swap-columns --subword-vocab 4000",
 )
