@@ -118,8 +118,10 @@ def _train_one(args: argparse.Namespace, cfg: RunConfig) -> int:
 
     def ready(info: dict[str, Any]) -> None:
         from rnnlab.budget import describe_budget
+        from rnnlab.trainer import precision_note
 
-        for line in [*task.describe_ready(info, out), describe_budget(cfg)]:
+        for line in [*task.describe_ready(info, out), describe_budget(cfg),
+                     precision_note(cfg.train)]:
             if line:
                 print(line)
 

@@ -156,7 +156,7 @@ def test_defaults_auto_train_evaluate_and_translate_a_tiny_pair_file(tmp_path, c
     assert cfg["data"]["defaults"] == "auto" and cfg["data"]["subword"] == "bpe"
     assert 16 <= cfg["data"]["subword_vocab"] < 8000  # sized to the tiny file: SentencePiece
     assert cfg["model"]["input_feeding"] is False  # can learn it
-    from rnnlab.tasks.translate import native_bf16
+    from rnnlab.trainer import native_bf16
 
     bf16 = "bf16-head" if native_bf16() else "fp32"  # emulated bf16 would be 12x slower
     assert cfg["train"]["fused_loss"] is True and cfg["train"]["precision"] == bf16

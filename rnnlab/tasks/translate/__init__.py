@@ -153,24 +153,12 @@ def tokenizers(d: Any, parts: dict[str, list[tuple[str, str]]], resume: dict[str
             Tokenizer.fit([t for _, t in train], "punct", d.min_freq, d.max_vocab))
 
 
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX, as oneDNN
-    reports): the recipe's bf16 output layer pays there (1.6x the steps per CPU-second) and
-    is emulated, far slower than float32, elsewhere (AVX2: 6 steps against 77 in 15 CPU-s
-    on held-out English-Swedish)."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def apply_defaults(cfg: RunConfig, train: list[tuple[str, str]]) -> dict[str, Any]:
     """With `--defaults auto` and a config built from flags or TOML (`cfg.explicit` known):
     set the recipe of `defaults.py` on every field the user did not give, the pieces per
     side sized to the training part. Returns what was set (config.json records the values)."""
     from rnnlab.tasks.translate.defaults import recipe, subword_pieces
+    from rnnlab.trainer import native_bf16
 
     if cfg.data.defaults != "auto" or cfg.explicit is None:
         return {}

@@ -8,7 +8,7 @@ layer runs fused with the cross-entropy, its products in bfloat16 (`--fused-loss
 bf16-head`: 1.6x the steps per CPU-second; the recurrence stays float32) on a CPU that
 multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bfloat16 is emulated, 12x slower
 than float32 (AVX2, held-out English-Swedish: 6 steps against 77 in 15 CPU-s), so the
-defaults keep float32 there (`translate.native_bf16`). `--defaults fixed` keeps the
+defaults keep float32 there (`trainer.native_bf16`). `--defaults fixed` keeps the
 documented field defaults (words, input feeding, fp32, plain loss).
 
 Pieces per side (`subword_pieces`): 8,000 (the measured rows), but never more than the side
