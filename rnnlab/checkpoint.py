@@ -39,6 +39,8 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` (with rnnlab's format and version) atomically: a crash leaves the old
+    file or the new one, never half of one."""
     payload = {"format": FORMAT, "version": VERSION, **payload}
     atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
@@ -60,6 +62,8 @@ def resolve(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The payload of a checkpoint file or run folder (its best.pt, else last.pt), checked to
+    be an rnnlab checkpoint; a clear error for a corrupt or foreign file."""
     p = resolve(path)
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
@@ -118,6 +122,7 @@ def model_from_payload(payload: dict[str, Any]) -> tuple[nn.Module, Tokenizer]:
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:
+    """(model, tokenizer, payload) of a language-model checkpoint or run folder."""
     payload = load_checkpoint(path)
     model, tok = model_from_payload(payload)
     return model, tok, payload

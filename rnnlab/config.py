@@ -50,6 +50,9 @@ def param(
 
 @dataclass
 class TrainConfig:
+    """The training fields every task shares (`[train]` in TOML, flags of `rnnlab train`),
+    each declared with its range and meaning by `param`."""
+
     batch_size: int = param(32, "sequences (or windows) per training batch", ge=1, le=1 << 20)
     seq_len: int = param(64, "text format: TBPTT chunk length", ge=1, le=1 << 20)
     partition: str = param("sequential", "text format: sequential (carry state) or random "

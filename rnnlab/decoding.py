@@ -47,6 +47,10 @@ def _decoder(model: nn.Module) -> Decoder:
 
 @dataclass
 class DecodeConfig:
+    """How `generate` and `beam_search` pick tokens: `strategy` greedy, sample (with
+    `temperature`, `top_k`, `top_p`) or beam_search (`num_beams`, `length_penalty`), for at
+    most `max_new_tokens`, stopping a row at <eos> when `stop_at_eos`."""
+
     strategy: str = "sample"
     max_new_tokens: int = 50
     temperature: float = 1.0

@@ -54,6 +54,9 @@ EvalFn = Callable[[nn.Module, Any], dict[str, Any]]
 
 @dataclass
 class History:
+    """What a training run did: one record per evaluation (step, losses, lr, seconds), the
+    best validation figure and its step, the steps taken and why it stopped."""
+
     records: list[dict[str, Any]] = field(default_factory=list)
     best_val: float = math.inf
     best_step: int = 0
@@ -228,6 +231,13 @@ class _Position:
 
 
 class Trainer:
+    """The task-agnostic training loop: `fit(model, train, val)` steps AdamW or SGD with
+    clipping and the lr schedule, carries a TBPTT state across batches that continue each
+    other and detaches it in one place, evaluates by steps or spread over a time budget,
+    keeps the best weights by the monitored figure, stops at the first limit (steps, epochs,
+    time, patience) and writes atomic checkpoints (`best.pt`, and `last.pt` for an exact
+    resume) into `out_dir`."""
+
     def __init__(
         self,
         cfg: TrainConfig,

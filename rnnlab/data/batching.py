@@ -73,6 +73,10 @@ def pad_batch(seqs: Sequence[Sequence[int]]) -> LMBatch:
 
 
 class PaddedBatches:
+    """Variable-length sequences (one per line) as padded batches: each becomes inputs
+    `<bos> w1 .. wn` and targets `w1 .. wn <eos>`, padded to the batch's longest with
+    `lengths` (B,); reshuffled every epoch from (seed, epoch) when `shuffle`."""
+
     def __init__(
         self, seqs: Sequence[Sequence[int]], batch_size: int, shuffle: bool = True, seed: int = 0
     ) -> None:
@@ -104,6 +108,17 @@ class PaddedBatches:
 
 
 class BpttStream:
+    """One long token stream (N,) as truncated-BPTT chunks: `epoch(k)` yields LMBatch
+    (B, seq_len) inputs and targets shifted by one. `partition="sequential"` lays the stream
+    out as B rows read in parallel, so chunk k continues chunk k-1 and the trainer carries the
+    state across batches (reset=False); `"random"` starts each epoch at a random offset and
+    shuffles the chunks, so every batch starts from a zero state. `start` resumes mid-epoch.
+    The stream stays int32 (a memory map stays mapped): memory is 4 bytes a token.
+
+        >>> s = BpttStream(ids, batch_size=32, seq_len=64)
+        >>> batch = next(iter(s.epoch(0)))  # batch.inputs: (32, 64)
+    """
+
     def __init__(
         self,
         ids: np.ndarray | Sequence[int],

@@ -29,6 +29,9 @@ State = Tensor | tuple[Tensor, ...]
 
 
 class Output(NamedTuple):
+    """What every model's forward returns: logits, the mean loss when targets were given,
+    and the final recurrent state (None for models without one)."""
+
     logits: Tensor  # lm/tagger (B, T, V) · classifier (B, K) · forecaster (B, H, F)
     loss: Tensor | None  # scalar mean over real targets; None without targets
     state: State | None  # final recurrent state (TBPTT carry-over, decoding)

@@ -101,6 +101,13 @@ def undo_seasonal_difference(u: Tensor, head: Tensor, season: int,
 
 
 class Forecaster(nn.Module):
+    """A forecaster of the next `horizon` values from the last `context` ones: a window model
+    (`kind` linear or mlp) or a latent-state one (rnn, gru, lstm) over the window,
+    `strategy` recursive (one step, fed back H times) or direct (all H at once). With
+    `residual` it predicts the change from the last value; `difference` / `seasonal` read
+    (seasonal) differences. forward(SeriesBatch) -> Output(logits (B, H, F), loss, None).
+    """
+
     def __init__(
         self,
         kind: str = "mlp",

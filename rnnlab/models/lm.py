@@ -40,6 +40,11 @@ LOGIT_BUDGET = 2**24
 
 
 class RecurrentLM(nn.Module):
+    """A recurrent language model: embedding -> `Recurrent` layers (rnn, gru, lstm) ->
+    dropout -> output layer over the vocabulary (optionally tied to the embedding).
+    forward(LMBatch, state) -> Output(logits (B, T, V), loss, state); `prefill` and `step`
+    carry the state token by token for decoding."""
+
     def __init__(
         self,
         vocab_size: int,

@@ -86,13 +86,14 @@ SCORE_POSITIONS = 2**18
 
 
 class NGramLM(torch.nn.Module):
-    keys_1: Tensor  # the unigram keys buffer (one per order: keys_1 .. keys_N)
     """An order-N Markov chain over token ids with mle / add-k / kn / mkn smoothing.
 
     Fitted by `fit_counts` (no gradients). `forward`, `prefill` and `step` return normalized
     log-probabilities as logits, so generate / score / evaluate treat it like any neural LM.
     The state is the last N-1 tokens (B, N-1); a </s> inside it starts a new sentence.
     """
+
+    keys_1: Tensor  # the unigram keys buffer (one per order: keys_1 .. keys_N)
 
     def __init__(
         self, vocab_size: int, order: int = 3, smoothing: str = "mkn", k: float = 1.0

@@ -58,6 +58,12 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 class Recurrent(nn.Module):
+    """Elman (`mode` rnn), GRU or LSTM layers driven over time: (B, T, input_size) ->
+    (B, T, hidden_size x directions) and the final state. `impl="fused"` runs PyTorch's nn
+    kernels; `"loop"` steps the hand-written cells of cells.py one time step at a time (the
+    notes' equations, and the output feedback `R y_{t-1}` with `feedback_size`). Padded
+    batches take `lengths`: states stop at each row's last real step, both ways."""
+
     def __init__(
         self,
         mode: Mode,

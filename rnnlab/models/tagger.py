@@ -81,7 +81,13 @@ class CharEncoder(nn.Module):
 
 
 class SequenceTagger(nn.Module):
+    """A tagger for aligned sequences: each word's embedding beside its spelling (a
+    character BiLSTM or CNN, `char_encoder`) -> bidirectional recurrent layers -> tag scores
+    per word, decoded independently or by a linear-chain CRF (`crf`, Viterbi).
+    forward(TagBatch) -> Output(logits (B, T, K), loss, None)."""
+
     word_freq: Tensor  # a buffer: training counts for word dropout
+
     def __init__(
         self,
         vocab_size: int,

@@ -28,6 +28,10 @@ from rnnlab.models.lm import chunked_target_log_probs
 
 
 class WindowLM(nn.Module):
+    """An autoregressive model over a fixed window of the last `context` tokens (the notes'
+    windowed AR model): `kind` linear, mlp (Bengio et al. 2003, with `direct` connections)
+    or cnn; no latent state is carried beyond the window."""
+
     def __init__(
         self,
         vocab_size: int,
