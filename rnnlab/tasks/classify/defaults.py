@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from typing import Any
 
 WORD_MIN_TOKENS = 3.0
+# evaluations over a --max-time budget (the shared rule's 20 is for costlier validation)
+BUDGET_EVALS = 50
 # {section: {field: value}} of the MR recipe at word level
 WORD_RECIPE: dict[str, dict[str, Any]] = {
     "data": {"level": "word", "min_freq": 2},

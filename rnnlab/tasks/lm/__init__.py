@@ -244,6 +244,11 @@ def apply_text_defaults(cfg: RunConfig, train_tokens: int, vocab_size: int) -> d
 
         if not bf16_lstm_supported():  # emulated bf16 would be slower than fp32 anyway
             rule["precision"] = "fp32"
+    if rule.get("precision") == "bf16-head":
+        from rnnlab.trainer import native_bf16
+
+        if not native_bf16():  # emulated bf16 products: several times slower than fp32
+            rule["precision"] = "fp32"
     for section, values in by_section(rule).items():
         for key, value in values.items():
             if f"{section}.{key}" not in given:
