@@ -47,8 +47,10 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def _file_for(ds: Dataset, file: DataFile | None, role: str, flag: str) -> str:
-    """The file name (or "." for the folder) that fills `role`."""
+def _file_for(ds: Dataset, file: DataFile | None, role: str, flag: str,
+              fetched: dict[str, Path] | None = None) -> str:
+    """The path that fills `role` (the folder for "."); `fetched` remembers the datasets
+    already checked in this call, so their files are hashed once."""
     from rnnlab.data.fetch import ensure
 
     name = file.name if file is not None else ds.roles.get(role)
@@ -60,7 +62,10 @@ def _file_for(ds: Dataset, file: DataFile | None, role: str, flag: str) -> str:
         raise RnnlabError(f"{flag} {ds.name}: the dataset has no {WHAT[role]} file of its "
                           f"own; drop {flag} (a seeded split of the training data) or name "
                           "a file")
-    base = ensure(ds, say=_say)
+    fetched = {} if fetched is None else fetched
+    if ds.name not in fetched:
+        fetched[ds.name] = ensure(ds, say=_say)
+    base = fetched[ds.name]
     return str(base if name == "." else base / name)
 
 
@@ -78,6 +83,7 @@ def resolve_config(cfg: RunConfig, given: set[str]) -> set[str]:
     fields = {f.name: f for f in dataclasses.fields(data)}
     added: set[str] = set()
     options: dict[str, Any] = {}
+    fetched: dict[str, Path] = {}
     for name, f in fields.items():
         value = getattr(data, name)
         if not f.metadata.get("input") or not isinstance(value, str):
@@ -87,7 +93,7 @@ def resolve_config(cfg: RunConfig, given: set[str]) -> set[str]:
             continue
         ds, file = hit
         _check_task(ds, cfg.task, _flag(name), value)
-        setattr(data, name, _file_for(ds, file, name, _flag(name)))
+        setattr(data, name, _file_for(ds, file, name, _flag(name), fetched))
         if name != "data":
             continue
         options.update(ds.options)
@@ -97,7 +103,7 @@ def resolve_config(cfg: RunConfig, given: set[str]) -> set[str]:
             for role in ROLES[1:]:
                 if (role in fields and role in ds.roles and f"data.{role}" not in given
                         and getattr(data, role) is None):
-                    setattr(data, role, _file_for(ds, None, role, _flag(role)))
+                    setattr(data, role, _file_for(ds, None, role, _flag(role), fetched))
                     added.add(f"data.{role}")
     for key, value in options.items():
         if key in fields and f"data.{key}" not in given:

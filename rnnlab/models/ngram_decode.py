@@ -17,8 +17,12 @@ from typing import Protocol
 import numpy as np
 
 from rnnlab.data.tokenizers import BOS_ID
-from rnnlab.errors import expect
+from rnnlab.errors import RnnlabError, expect
 from rnnlab.models import lm
+
+# Viterbi's work per step is (live states K) x V scores; past this the exact search would take
+# minutes (a word 3-gram at V 6.5k reached it within a few tokens), so it stops with advice
+MAX_STEP_SCORES = 1 << 27
 
 
 class BackoffModel(Protocol):
@@ -58,7 +62,12 @@ def viterbi(
     ctx = model.contexts(np.array([[BOS_ID] * N + context], dtype=np.int64))  # (1, N-1)
     score, back = np.zeros(1), []
     rows = _chunk_rows(model, budget)
-    for _ in range(length):
+    for t in range(length):
+        if len(ctx) * model.vocab_size > MAX_STEP_SCORES:
+            raise RnnlabError(
+                f"the exact most likely continuation grew to {len(ctx):,} live states x "
+                f"{model.vocab_size:,} words at token {t + 1} of {length}; ask for fewer "
+                "tokens (--max-new-tokens) or use --strategy beam_search")
         # running best per state: (state id, score, predecessor, word, context)
         best: tuple[np.ndarray, ...] = (
                 np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
