@@ -252,6 +252,15 @@ def test_viterbi_and_beam_equal_brute_force(smoothing: str, order: int) -> None:
     assert len(narrow) == 4
 
 
+def test_viterbi_stops_with_advice_when_its_states_outgrow_the_budget(monkeypatch) -> None:
+    from rnnlab.models import ngram_decode
+
+    model = fit(7, 3, "mkn", random_corpus(7, n=60, seed=3), k=0.2)
+    monkeypatch.setattr(ngram_decode, "MAX_STEP_SCORES", 7 * 3)  # 3 live states at V 7
+    with pytest.raises(RnnlabError, match=r"live states .* --strategy beam_search"):
+        model.most_likely_continuation([], 6)
+
+
 def padded_batch(seqs: list[list[int]]) -> LMBatch:
     T = max(len(s) for s in seqs) + 1
     inputs = torch.full((len(seqs), T), PAD_ID)
