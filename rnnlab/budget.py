@@ -16,7 +16,10 @@ fields the user did not set become:
   `--patience` evaluations (20% of the budget at the default patience 4) is at least 1%
   above the best before them: a rise (overfitting), not a plateau. A schedule annealed over
   the budget gains most at its end, so a plateau at a high rate is no reason to stop, and
-  validation figures of successive evaluations move by well under 1% on a plateau.
+  validation figures of successive evaluations move by well under 1% on a plateau. Where
+  the monitor is an error rate counted on n validation items, a rise must also exceed one
+  binomial standard error, sqrt(p (1 - p) / n) (`trainer.noise_floor`): on 960 sentences a
+  1% rise is two sentences, which is noise.
 
 An explicit `--max-steps` (or `lm --defaults fixed`) keeps every documented default, so
 recorded commands mean what they meant. Task rules applied later (the tagger's training

@@ -17,7 +17,14 @@ from rnnlab.losses import IGNORE_INDEX, masked_cross_entropy
 from rnnlab.metrics import evaluate
 from rnnlab.models.base import LMBatch, Output
 from rnnlab.models.lm import RecurrentLM
-from rnnlab.trainer import Trainer, lr_factor, make_loss_fn, next_eval_time, stalled
+from rnnlab.trainer import (
+    Trainer,
+    lr_factor,
+    make_loss_fn,
+    next_eval_time,
+    noise_floor,
+    stalled,
+)
 
 
 class Spy(nn.Module):
@@ -215,6 +222,18 @@ def test_stalled_is_the_classic_rule_at_margin_zero_and_waits_for_a_rise_above_i
     assert stalled([2.03, 2.02], 2.0, 2, 0.01)
     # values before the window that were never moved out of it count as "before"
     assert stalled([1.0, 2.0, 2.0], math.inf, 2, 0.0)
+
+
+def test_a_rise_of_an_error_rate_within_its_standard_error_is_not_a_rise() -> None:
+    # 960 validation items at 22% errors: one standard error is sqrt(.22 * .78 / 960)
+    se = noise_floor("error_rate", 0.22, 960)
+    assert se == pytest.approx(0.013370, abs=1e-6)
+    assert noise_floor("nll", 0.22, 960) == 0.0 and noise_floor("error_rate", 0.22, None) == 0.0
+    # +2 sentences (0.0025) passes the 1% margin but not the noise floor: training goes on
+    assert stalled([0.2225, 0.2230], 0.22, 2, 0.01) and not stalled(
+        [0.2225, 0.2230], 0.22, 2, 0.01, noise=se)
+    assert stalled([0.24, 0.235], 0.22, 2, 0.01, noise=se)  # +15 sentences: a rise
+    assert stalled([0.23, 0.23], 0.22, 2, 0.0, noise=se)  # margin 0 keeps the classic rule
 
 
 def test_patience_margin_keeps_training_through_a_plateau() -> None:

@@ -164,13 +164,14 @@ def predictions(model: nn.Module, batches: Any) -> tuple[list[int], Any, float]:
 
 
 def validate(model: nn.Module, batches: Any) -> dict[str, float]:
-    """Mean NLL (monitored), accuracy and error rate on the validation part."""
+    """Mean NLL (monitored), accuracy and error rate on the validation part, and the number
+    of examples they were counted on (early stopping's noise floor, `trainer.noise_floor`)."""
     from rnnlab.distributed import sum_across_ranks
 
     ys, lp, nll = predictions(model, batches)
     hits = sum(int(p == y) for p, y in zip(lp.argmax(1).tolist(), ys, strict=True))
     nll, right, n = sum_across_ranks(nll, float(hits), len(ys))  # torchrun: every rank's shard
-    return {"nll": nll / n, "accuracy": right / n, "error_rate": 1 - right / n}
+    return {"nll": nll / n, "accuracy": right / n, "error_rate": 1 - right / n, "examples": n}
 
 
 def report(model: nn.Module, batches: Any, labels: list[str]) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def validate(model: nn.Module, batches: Any) -> dict[str, float]:
     model.train(was_training)
     total, correct, words = sum_across_ranks(nll, right, n)  # torchrun: every rank's shard
     return {"nll": total / words, "accuracy": correct / words,
-            "error_rate": 1 - correct / words}
+            "error_rate": 1 - correct / words, "examples": words}
 
 
 # -- tagging and scoring ---------------------------------------------------------------------
