@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 THREADS ?= 1  # small models gain little from a 2nd thread, and 2 stall on a busy box
 
-.PHONY: demo test setup setup-dev lint clean
+.PHONY: demo test setup setup-dev lint guide docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,5 +32,11 @@ test: setup-dev
 	$(BIN)/mypy  # the package, strict on tasks/, cli/, run.py, trainer.py (pyproject.toml)
 	$(BIN)/pytest
 
+guide: setup-dev  # every chapter of docs/guide at its full budget; refreshes the .ipynb files
+	$(BIN)/python docs/guide/build.py
+
+docs: setup-dev  # the site, strict: a broken link or a missing reference fails the build
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) runs docs/guide/runs site .pytest_cache .ruff_cache .mypy_cache
