@@ -24,11 +24,11 @@ demo: setup
 	$(BIN)/rnnlab train --threads $(THREADS)
 
 lint: setup-dev
-	$(BIN)/ruff check rnnlab tests benchmarks
+	$(BIN)/ruff check rnnlab tests benchmarks docs
 	$(BIN)/mypy
 
 test: setup-dev
-	$(BIN)/ruff check rnnlab tests benchmarks
+	$(BIN)/ruff check rnnlab tests benchmarks docs
 	$(BIN)/mypy  # the package, strict on tasks/, cli/, run.py, trainer.py (pyproject.toml)
 	$(BIN)/pytest
 

@@ -13,12 +13,14 @@ influencing learning; above one it may grow instead. The gates of the GRU and LS
 additive path (z ⊙ h_{t-1}, f ⊙ c_{t-1}) whose Jacobian can stay near the identity.
 
 `gradient_flow(model, batch)` measures, for a `RecurrentLM`:
-  hidden_grad_norm[k][t]  mean over the batch of ||dL_T/dh_t|| for layer/direction k
-  input_grad_norm[t]      mean over the batch of ||dL_T/dx_t|| (x_t: the embedded input)
-  saturation[k]           fraction of saturated units: |h| > 0.95 (Elman), gates outside
-                          [0.05, 0.95] and |candidate| > 0.95 (GRU, LSTM), overall and per step
-  spectral[k]             spectral radius max|eig| and norm sigma_max of each (H, H) block of
-                          weight_hh (W for Elman; W_hr, W_hz, W_hn; W_hi, W_hf, W_hg, W_ho)
+
+    hidden_grad_norm[k][t]  mean over the batch of ||dL_T/dh_t|| for layer/direction k
+    input_grad_norm[t]      mean over the batch of ||dL_T/dx_t|| (x_t: the embedded input)
+    saturation[k]           fraction of saturated units: |h| > 0.95 (Elman), gates outside
+                            [0.05, 0.95] and |candidate| > 0.95 (GRU, LSTM), overall and per step
+    spectral[k]             spectral radius max|eig| and norm sigma_max of each (H, H) block of
+                            weight_hh (W for Elman; W_hr, W_hz, W_hn; W_hi, W_hf, W_hg, W_ho)
+
 L_T is summed over the batch, so each example's gradient is its own (not divided by B).
 `recurrent_gradient_flow` does the same for any `Recurrent` with a caller-given final loss.
 The fused path keeps no per-step states, so a looped copy with the same weights is measured.

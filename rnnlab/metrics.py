@@ -117,7 +117,7 @@ def window_forecast_errors(model: nn.Module, batches: Iterable[SeriesBatch]
 
 # -- classification ---------------------------------------------------------------------------
 def confusion_matrix(y_true: Iterable[int], y_pred: Iterable[int], k: int) -> list[list[int]]:
-    """counts[i][j]: examples of class i predicted as class j (K, K)."""
+    """`counts[i][j]`: examples of class i predicted as class j (K, K)."""
     counts = [[0] * k for _ in range(k)]
     for t, p in zip(y_true, y_pred, strict=True):
         counts[t][p] += 1
