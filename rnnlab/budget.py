@@ -84,9 +84,10 @@ def describe_budget(cfg: RunConfig) -> str:
     else:
         parts.append(f"evaluation every {t.eval_every} steps")
     if t.patience:
+        rise = (f"{t.patience_margin:.0%}" + (" and one standard error" if t.monitor ==
+                                             "error_rate" else "") + " above the earlier best")
         parts.append(f"early stopping when the best of the last {t.patience} evaluations is "
-                     + (f"{t.patience_margin:.0%} above the earlier best" if t.patience_margin
-                        else "no new best"))
+                     + (rise if t.patience_margin else "no new best"))
     else:
         parts.append("no early stopping")
     note = "" if "train.max_steps" in given else " (--max-steps N for a fixed number of steps)"
