@@ -36,7 +36,7 @@ guide: setup-dev  # every chapter of docs/guide at its full budget; refreshes th
 	$(BIN)/python docs/guide/build.py
 
 docs: setup-dev  # the site, strict: a broken link or a missing reference fails the build
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) runs docs/guide/runs site .pytest_cache .ruff_cache .mypy_cache
