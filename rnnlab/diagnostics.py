@@ -33,7 +33,6 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import ModuleType
 from typing import Any, cast
 
 import torch
@@ -268,13 +267,10 @@ def grad_norms(parameters: Iterable[tuple[str, nn.Parameter]]) -> dict[str, floa
 
 
 # -- output ----------------------------------------------------------------------------------
-def _pyplot() -> ModuleType:
-    import matplotlib
+def _pyplot() -> Any:
+    from rnnlab.plots import figures  # files only; the caller's backend is left alone
 
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return figures()
 
 
 def _label(result: dict[str, Any], k: int) -> str:

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 
 def nll_to_metrics(total_nll: float, tokens: int) -> dict[str, float | int]:
+    """{"nll" per token, "ppl" = e^nll (inf past e^700, where float64 overflows, and for an
+    unsmoothed model's inf NLL), "bpc" = nll / ln 2, "tokens"}."""
     nll = total_nll / max(tokens, 1)
-    return {"nll": nll, "ppl": math.exp(min(nll, 700.0)), "bpc": nll / math.log(2),
+    return {"nll": nll, "ppl": math.exp(nll) if nll < 700.0 else math.inf, "bpc": nll / math.log(2),
             "tokens": tokens}
 
 

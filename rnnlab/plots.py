@@ -13,12 +13,32 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+class _Figures:
+    """pyplot's `subplots` and `close`, without pyplot: figures that belong to no backend and
+    are saved to files. rnnlab never switches the process's backend (`matplotlib.use`), so a
+    notebook that runs a command keeps showing its own figures."""
+
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None,
+                 dpi: float | None = None, **kw: Any) -> tuple[Figure, Any]:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize, dpi=dpi)
+        return fig, fig.subplots(nrows, ncols, **kw)
+
+    @staticmethod
+    def close(fig: Figure) -> None:
+        """Nothing to free: no pyplot registry holds the figure."""
+
+
+def figures() -> type[_Figures]:
+    """Where rnnlab makes its figures (`figures().subplots(...)`, as pyplot's)."""
+    return _Figures
+
+
 def plot_history(metrics_jsonl: Path, png: Path) -> None:
     """Train and validation loss (nats/token) against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures()
 
     rows = [json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line]
     if not rows:
@@ -41,10 +61,7 @@ def plot_forecast(
     title: str, level: float,
 ) -> None:
     """History (the last 5 horizons, at least 60 values), forecast and interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures()
     import numpy as np
 
     H, n = len(rows), len(values)
@@ -68,10 +85,7 @@ def plot_forecast(
 
 def plot_confusion(cm: list[list[int]], labels: list[str], png: Path) -> None:
     """Row-normalized confusion matrix (true class per row), counts written in the cells."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures()
     import numpy as np
 
     a = np.asarray(cm, dtype=float)
@@ -96,10 +110,7 @@ def plot_confusion(cm: list[list[int]], labels: list[str], png: Path) -> None:
 def plot_token_weights(rows: list[tuple[list[str], list[float], str]], png: Path) -> None:
     """One heat strip per text: each token's attention weight (a classifier's attention
     pooling), titled with the predicted class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures()
     import numpy as np
 
     width = max(4.0, min(0.45 * max(len(t) for t, _, _ in rows) + 1.5, 30.0))
@@ -121,10 +132,7 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
                    png: Path, title: str = "") -> None:
     """Attention heatmap: one row per target token, one column per source token; row t is
     the distribution a_t over the source that produced target token t."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures()
     import numpy as np
 
     src = [s.replace("\uffed", "") for s in source]
@@ -147,14 +155,10 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
 
 
 def _save(fig: Figure, png: Path) -> None:
-    """Write the figure (its folder made if missing, as every other output is) and free it."""
-    import matplotlib.pyplot as plt
-
+    """Write the figure (its folder made if missing, as every other output is)."""
     try:
         Path(png).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(png)
     except OSError as e:
         raise RnnlabError(f"cannot write the plot {str(png)!r} ({e.strerror or e}); choose a "
                           "path in a folder you can write to") from None
-    finally:
-        plt.close(fig)

@@ -367,3 +367,11 @@ def test_evaluate_nll_equals_the_hand_computed_value_on_a_tiny_model() -> None:
     assert m["nll"] == pytest.approx(hand / 5, rel=1e-6)
     assert m["ppl"] == pytest.approx(math.exp(hand / 5), rel=1e-6)
     assert m["bpc"] == pytest.approx(hand / 5 / math.log(2), rel=1e-6)
+
+
+def test_perplexity_of_an_infinite_nll_is_infinite() -> None:
+    from rnnlab.metrics import nll_to_metrics
+
+    assert nll_to_metrics(math.inf, 3)["ppl"] == math.inf
+    assert nll_to_metrics(800.0, 1)["ppl"] == math.inf  # e^800 overflows float64
+    assert nll_to_metrics(2.0 * 4, 4)["ppl"] == pytest.approx(math.exp(2.0))

@@ -361,10 +361,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"step {step} train {train_loss:.3f} held-out {val:.3f} nats/char "
                   f"({val / math.log(2):.3f} bits) {time.perf_counter() - t0:.0f}s", flush=True)
     if args.plot:
-        import matplotlib
+        from rnnlab.plots import figures
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = figures()
 
         fig, ax = plt.subplots(figsize=(6, 3.4))
         ax.plot([s for s, _ in curve], [v for _, v in curve], lw=0.5, alpha=0.5, label="train")
