@@ -92,3 +92,20 @@ def test_the_cli_applies_them_to_unset_fields_only(tmp_path, text_file):
     fixed = json.loads((tmp_path / "fixed" / "config.json").read_text())
     assert fixed["train"]["lr"] == TrainConfig().lr
     assert fixed["train"]["precision"] == TrainConfig().precision
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru"])
+def test_a_cpu_without_native_bf16_gets_fp32_for_every_cell(tmp_path, text_file, monkeypatch,
+                                                             model):
+    import json
+
+    import rnnlab.trainer
+    from rnnlab.cli import main
+
+    assert text_defaults(10_000, 40, "char", None, 2)["precision"] == "bf16"  # the rule's
+    monkeypatch.setattr(rnnlab.trainer, "native_bf16", lambda: False)
+    assert main(["train", "--data", str(text_file), "--format", "text", "--model", model,
+                 "--max-steps", "2", "--threads", "1", "--no-progress", "--samples", "0",
+                 "--hidden-size", "8", "--seq-len", "16", "--out", str(tmp_path / "r")]) == 0
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["train"]["precision"] == "fp32"  # emulated bf16: 10x fewer steps
