@@ -2,7 +2,9 @@
 DIR] [PAGE ...]` serves `site/` on a loopback port, opens each page in headless Chromium
 (Debian's package: `apt-get install chromium`), saves a screenshot of it and counts what
 rendered in its DOM: images (the figures of a chapter are PNGs inside the page), tables, code
-blocks. It exits 1 when a page shows no figure where one was expected (a chapter).
+blocks, typeset equations. It exits 1 when a page shows no figure where one was expected (a
+chapter). The site loads MathJax from a CDN; on a machine offline, `--mathjax DIR` serves a
+local copy in its place (`npm pack mathjax@3`, unpacked: DIR is its `package/es5`).
 """
 
 from __future__ import annotations
@@ -31,12 +33,40 @@ def chromium() -> str:
     sys.exit("error: no Chromium found: apt-get install chromium")
 
 
+MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/"
+
+
 class Quiet(http.server.SimpleHTTPRequestHandler):
+    mathjax: Path | None = None  # a local MathJax (es5 folder) served at /_mathjax/
+
     def log_message(self, format: str, *args: object) -> None:  # no line per request
         pass
 
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if self.mathjax and path.startswith("/_mathjax/"):
+            return self._send(self.mathjax / path.removeprefix("/_mathjax/"))
+        if self.mathjax and (path.endswith("/") or path.endswith(".html")):
+            return self._send(Path(self.translate_path(path)), html=True)
+        return super().do_GET()
 
-def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
+    def _send(self, file: Path, html: bool = False) -> None:
+        if file.is_dir():
+            file = file / "index.html"
+        if not file.is_file():
+            return self.send_error(404)
+        body = file.read_bytes()
+        if html:
+            body = body.replace(MATHJAX_CDN.encode(), b"/_mathjax/")
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(file)))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve(site: Path, mathjax: Path | None) -> tuple[http.server.ThreadingHTTPServer, int]:
+    Quiet.mathjax = mathjax
     handler = functools.partial(Quiet, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -57,12 +87,17 @@ def main() -> int:
     ap.add_argument("pages", nargs="*", default=PAGES, help="paths under the site's root")
     ap.add_argument("--site", default="site", type=Path)
     ap.add_argument("--out", default="runs/site-look", type=Path)
+    ap.add_argument("--mathjax", type=Path, help="a local MathJax es5 folder for the CDN's")
     args = ap.parse_args()
+    if args.mathjax and not (args.mathjax / "tex-mml-chtml.js").is_file():
+        print(f"error: --mathjax {args.mathjax}: no tex-mml-chtml.js there; expected the "
+              "es5 folder of MathJax 3 (npm pack mathjax@3, then tar xzf)", file=sys.stderr)
+        return 2
     if not (args.site / "index.html").is_file():
         print(f"error: {args.site}/index.html is missing: run `make docs` first", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    server, port = serve(args.site)
+    server, port = serve(args.site, args.mathjax)
     bad = 0
     try:
         with tempfile.TemporaryDirectory() as profile:
@@ -75,9 +110,10 @@ def main() -> int:
                 images = len(re.findall(r"<img\b", dom))
                 tables = len(re.findall(r"<table\b", dom))
                 code = len(re.findall(r"<pre\b", dom))
+                math = len(re.findall(r"<mjx-container\b", dom))
                 print(f"{url}: title {title[1].strip() if title else '?'!r}, {images} images "
-                      f"({figures} inline PNG figures), {tables} tables, {code} code blocks "
-                      f"-> {png}")
+                      f"({figures} inline PNG figures), {tables} tables, {code} code blocks, "
+                      f"{math} typeset equations -> {png}")
                 if page.startswith("guide/") and not figures:
                     print(f"  a chapter without a figure: {page}")
                     bad += 1
