@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from rnnlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from rnnlab.errors import RnnlabError
 from rnnlab.models.base import Decoder, LMBatch, State
 
@@ -49,7 +49,9 @@ def _decoder(model: nn.Module) -> Decoder:
 class DecodeConfig:
     """How `generate` and `beam_search` pick tokens: `strategy` greedy, sample (with
     `temperature`, `top_k`, `top_p`) or beam_search (`num_beams`, `length_penalty`), for at
-    most `max_new_tokens`, stopping a row at <eos> when `stop_at_eos`."""
+    most `max_new_tokens`, stopping a row at <eos> when `stop_at_eos`. `block_unk` keeps
+    <unk> out of the output too: for a model whose training text never held it, its
+    probability is an untrained leftover that a high temperature can still sample."""
 
     strategy: str = "sample"
     max_new_tokens: int = 50
@@ -61,6 +63,7 @@ class DecodeConfig:
     length_penalty: float = 0.0  # alpha of Wu et al. 2016; 0: total log-probability
     early_stopping: bool = True  # stop a sentence once its n-best cannot change
     num_return: int = 1  # hypotheses per row (beam search: the n-best)
+    block_unk: bool = False
 
     def check(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -98,11 +101,13 @@ class Hypothesis(NamedTuple):
     attention: Tensor | None  # (len(tokens), S): the attention that emitted each token
 
 
-def _never(logits: Tensor) -> Tensor:
-    """Tokens a model must never emit mid-sequence: <pad> and <bos>."""
+def _never(logits: Tensor, unk: bool = False) -> Tensor:
+    """Tokens a model must never emit mid-sequence: <pad> and <bos> (and <unk> if `unk`)."""
     logits = logits.clone()
     logits[..., PAD_ID] = -float("inf")
     logits[..., BOS_ID] = -float("inf")
+    if unk:
+        logits[..., UNK_ID] = -float("inf")
     return logits
 
 
@@ -188,6 +193,7 @@ def decode(
             model, prompts, cfg.num_beams, cfg.max_new_tokens, condition,
             length_penalty=cfg.length_penalty, early_stopping=cfg.early_stopping,
             num_return=cfg.num_return, return_attention=return_attention,
+            block_unk=cfg.block_unk,
         )  # type: ignore[return-value]
     start = _start(model, prompts, condition)
     src_len = _source_lengths(start[1])
@@ -215,7 +221,7 @@ def _greedy_or_sample(
     logits, state = start
     B = logits.shape[0]
     dtype = torch.promote_types(logits.dtype, torch.float32)
-    never = _never(torch.zeros(logits.shape[-1], dtype=dtype))  # (V,): -inf at <pad>, <bos>
+    never = _never(torch.zeros(logits.shape[-1], dtype=dtype), cfg.block_unk)  # (V,) 0 / -inf
     plain = cfg.temperature == 1.0 and cfg.top_k is None and cfg.top_p is None
     done = torch.zeros(B, dtype=torch.bool)
     total = torch.zeros(B, dtype=dtype)
@@ -284,6 +290,7 @@ def beam_search(
     num_return: int | None = None,
     eos_id: int = EOS_ID,
     return_attention: bool = False,
+    block_unk: bool = False,
 ) -> list[tuple[list[int], float]] | list[list[Hypothesis]]:
     """Beam search for many rows at once. `prompts` is one prompt (list[int]; `condition` an
     int), prompts of one length (list[list[int]]; `condition` (B,)) or a prefill result.
@@ -296,7 +303,7 @@ def beam_search(
     `early_stopping`: a row is done once `num_return` hypotheses have ended and no open
     beam can still beat the `num_return`-th (log-probabilities only fall, and
     lp(|Y|) is largest at |Y| = max_new_tokens); the n-best is then the same as searching to
-    `max_new_tokens`, which early_stopping=False does."""
+    `max_new_tokens`, which early_stopping=False does. `block_unk`: <unk> is never emitted."""
     single = isinstance(prompts, list) and bool(prompts) and isinstance(prompts[0], int)
     if single:
         cond = None if condition is None else torch.tensor([int(condition)])
@@ -312,7 +319,7 @@ def beam_search(
     if not 1 <= R <= num_beams:
         raise RnnlabError(f"num_return must be in [1, num_beams={num_beams}], got {R}")
     out = _beam_rows(model, start, num_beams, max_new_tokens, length_penalty, early_stopping,
-                     R, eos_id, return_attention)
+                     R, eos_id, return_attention, block_unk)
     if single:  # the one-prompt form keeps its (ids, score) pairs
         return [(h.tokens, h.score) for h in out[0]]
     return out
@@ -320,7 +327,7 @@ def beam_search(
 
 def _beam_rows(
     model: nn.Module, start: Start, K: int, max_new_tokens: int, alpha: float,
-    early_stopping: bool, R: int, eos_id: int, return_attention: bool,
+    early_stopping: bool, R: int, eos_id: int, return_attention: bool, block_unk: bool = False,
 ) -> list[list[Hypothesis]]:
     logits, state = start
     B, V = logits.shape
@@ -339,8 +346,8 @@ def _beam_rows(
     lp_max = length_penalty_of(max_new_tokens, alpha)
     for t in range(max_new_tokens):
         n = len(alive)
-        # the model's own log-probabilities (not renormalized), <pad>/<bos> excluded
-        logp = _never(F.log_softmax(logits.to(dtype), dim=-1))  # (n*width, V)
+        # the model's own log-probabilities (not renormalized), <pad>/<bos> (<unk>) excluded
+        logp = _never(F.log_softmax(logits.to(dtype), dim=-1), block_unk)  # (n*width, V)
         cand = (scores.unsqueeze(-1) + logp.view(n, width, V)).view(n, width * V)
         k2 = min(2 * K, width * V)
         vals, flat = torch.topk(cand, k2, dim=1)  # (n, k2) best first

@@ -253,3 +253,20 @@ def test_language_models_get_batched_beams() -> None:
 def test_bad_beam_settings_are_refused(bad: dict) -> None:
     with pytest.raises(RnnlabError):
         DecodeConfig(**bad).check()
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sample", "beam_search"])
+def test_block_unk_keeps_unk_out_of_every_strategy(strategy: str) -> None:
+    from rnnlab.data.tokenizers import UNK_ID
+
+    m = tiny_lm(2)
+    with torch.no_grad():
+        m.head.bias[UNK_ID] += 30.0  # <unk> is all but certain at every step
+    dc = DecodeConfig(strategy, max_new_tokens=6, num_beams=3, stop_at_eos=False)
+    free = generate(m, [[BOS_ID]] * 4, dc, torch.Generator().manual_seed(0))
+    assert all(row == [UNK_ID] * 6 for row in free)
+    dc.block_unk = True
+    blocked = generate(m, [[BOS_ID]] * 4, dc, torch.Generator().manual_seed(0))
+    assert all(UNK_ID not in row for row in blocked)
+    if strategy != "beam_search":  # a beam may end at <eos>: the next most likely token
+        assert all(len(row) == 6 for row in blocked)

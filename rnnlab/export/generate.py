@@ -47,7 +47,7 @@ def generate_onnx(path: str | Path, prompt: str = "", num: int = 10,
     A line model starts after <bos>; a stream model needs a prompt."""
     import numpy as np
 
-    from rnnlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+    from rnnlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
 
     sess, meta = open_step(path)
     tok = Tokenizer.from_dict(meta["tokenizer"])
@@ -75,6 +75,8 @@ def generate_onnx(path: str | Path, prompt: str = "", num: int = 10,
             continue
         z = logits.astype(np.float64) / max(temperature, 1e-8)  # (N, V)
         z[:, PAD_ID] = z[:, BOS_ID] = -np.inf  # never emitted
+        if meta.get("block_unk"):  # as rnnlab's own sampler: <unk> was never trained
+            z[:, UNK_ID] = -np.inf
         if top_k:
             kth = np.sort(z, axis=1)[:, -top_k][:, None]
             z = np.where(z < kth, -np.inf, z)

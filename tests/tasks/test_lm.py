@@ -32,6 +32,7 @@ from rnnlab.run import load, train
 from rnnlab.runconfig import default_config
 from rnnlab.tasks.lm import generate
 from rnnlab.tasks.lm import score as score_run
+from rnnlab.tasks.lm import tokenizer as lm_tokenizer
 
 CORPUS = "a b\nb a a\n\nb\na a b b\n"
 
@@ -310,3 +311,19 @@ def test_sentence_stream_rule() -> None:
     assert sentence_stream("text", "ngram", Tokenizer.fit(["ab", "cd"], "char"))
     got = split_sentences([5, EOS_ID, EOS_ID, 6, 7, EOS_ID, 8])
     assert [s.tolist() for s in got] == [[5], [], [6, 7], [8]]
+
+
+def test_a_character_model_without_a_trained_unk_never_samples_it(tmp_path, names_file):
+    from rnnlab.data.tokenizers import UNK_ID
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(names_file), *FAST[:-2], "--samples", "0",
+                 "--out", str(out)]) == 0
+    loaded = load(out)
+    with torch.no_grad():  # an untrained leftover that a high temperature could still pick
+        loaded.model.head.bias[UNK_ID] += 30.0
+    texts = sample_lm(loaded.model, lm_tokenizer(loaded), loaded.cfg,
+                      DecodeConfig("sample", max_new_tokens=8, temperature=2.0), 5)
+    assert len(texts) == 5 and not any("<unk>" in t for t in texts)
+    for t in texts:  # and whatever it wrote can be scored again
+        assert math.isfinite(score_texts(out, [t])[0]["nll_per_token"])

@@ -197,12 +197,17 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
 def generate(loaded: Loaded, condition: str, dc: DecodeConfig, num: int, prompt: str = "",
              seed: int = 0) -> list[str]:
     """`num` sequences of class `condition` (continuing `prompt`, if given)."""
+    import dataclasses
+
     import torch
 
     from rnnlab.data.tokenizers import BOS_ID
     from rnnlab.decoding import generate as decode
 
     dc.check()
+    d = loaded.cfg.data
+    if d.level != "word" and d.min_freq == 1 and d.max_vocab is None:  # <unk> never trained
+        dc = dataclasses.replace(dc, block_unk=True)
     tok, labels = _tok_labels(loaded)
     if not condition:
         raise RnnlabError(f"--condition is needed: one of {', '.join(labels.itos[:20])}")

@@ -445,12 +445,15 @@ def generate(
 ) -> list[str]:
     """`num` continuations of `prompt` (line models start after <bos>). An r2l model
     continues leftwards: it generates the text before `prompt`, returned in reading order."""
+    import dataclasses
+
     import torch
 
     from rnnlab.data.tokenizers import BOS_ID, EOS_ID
     from rnnlab.decoding import generate as decode
 
     dc.check()
+    dc = dataclasses.replace(dc, block_unk=dc.block_unk or not unk_allowed(cfg))
     r2l = cfg.data.direction == "r2l"
     ids = encode_user(tok, cfg, prompt, "--prompt") if prompt else []
     if r2l:
