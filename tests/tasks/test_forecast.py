@@ -116,3 +116,19 @@ def test_bad_input_gives_one_error_line(tmp_path, sunspots_csv, user_error):
     assert "exceeds the horizon 2" in user_error(["forecast", str(run), "--horizon", "5"])
     assert "--data applies to lm, classify, conditional, tag and translate runs" in user_error(
         ["evaluate", str(run), "--data", str(sunspots_csv)])
+
+
+def test_a_series_never_below_zero_gets_no_negative_forecast_or_bound(tmp_path, capsys):
+    counts = tmp_path / "counts.csv"  # intermittent counts: mostly zero, a spike every 5
+    counts.write_text("month,n\n" + "".join(
+        f"{2000 + i // 12}-{i % 12 + 1:02d},{(9 if i % 5 == 0 else 0)}\n" for i in range(120)))
+    out = tmp_path / "run"
+    assert main(["train", "--task", "forecast", "--data", str(counts), "--column", "n",
+                 "--model", "mlp", "--season", "1", "--horizon", "4", "--context", "6",
+                 "--out", str(out), *FAST]) == 0
+    csv_path = tmp_path / "fc.csv"
+    assert main(["forecast", str(out), "--horizon", "4", "--out", str(csv_path)]) == 0
+    rows = list(csv.DictReader(csv_path.open()))
+    lower = [float(r["lower"]) for r in rows]
+    assert min(lower) == 0.0  # the residual quantiles reach below zero; the floor holds
+    assert all(0 <= float(r["forecast"]) <= float(r["upper"]) for r in rows)

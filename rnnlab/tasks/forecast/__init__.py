@@ -361,7 +361,8 @@ def forecast_future(loaded: Loaded, options: Mapping[str, Any] | None = None
                     ) -> dict[str, Any]:
     """`rnnlab forecast`: forecast `horizon` steps after the last observed value, with
     `interval_level` prediction intervals; write the CSV `out` (default RUN/forecast.csv)
-    and a PNG beside it. Returns {"csv", "png", "rows", "level"}."""
+    and a PNG beside it. A series never below zero gets no negative forecast or bound.
+    Returns {"csv", "png", "rows", "level", "floor"}."""
     o = COMMANDS["forecast"].bind(options)
     return _forecast(loaded, o.horizon, o.out, o.interval_level)
 
@@ -405,11 +406,15 @@ def _forecast(loaded: Loaded, horizon: int | None, out_csv: str | Path | None, l
     run_dir = loaded.path.parent
     csv_path = Path(out_csv) if out_csv else run_dir / "forecast.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
+    # a series that never went below zero (counts, sales, rainfall) gets no negative forecast
+    # or bound: residual quantiles are symmetric-ish and know nothing of the floor
+    floor = 0.0 if float(np.min(values)) >= 0 else -np.inf
     rows = []
     for k in range(horizon):
         rows.append({"step": k + 1, "date": dates[k] if dates else "",
-                     "forecast": float(pred[k]), "lower": float(pred[k] + q_lo[k]),
-                     "upper": float(pred[k] + q_hi[k])})
+                     "forecast": max(float(pred[k]), floor),
+                     "lower": max(float(pred[k] + q_lo[k]), floor),
+                     "upper": max(float(pred[k] + q_hi[k]), floor)})
     with open(csv_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["step", "date", "forecast", "lower", "upper"])
         w.writeheader()
@@ -421,7 +426,8 @@ def _forecast(loaded: Loaded, horizon: int | None, out_csv: str | Path | None, l
             else f"{model.kind} {model.strategy}")
     plot_forecast(values, series.dates, rows, png, f"{payload['column']}: "
                   f"{name}, {int(level * 100)}% interval", level)
-    return {"csv": str(csv_path), "png": str(png), "rows": rows, "level": level}
+    return {"csv": str(csv_path), "png": str(png), "rows": rows, "level": level,
+            "floor": None if floor == -np.inf else floor}
 
 
 # -- what the CLI prints ---------------------------------------------------------------------
