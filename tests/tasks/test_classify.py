@@ -25,8 +25,11 @@ def test_cli_trains_evaluates_and_predicts_with_baselines(tmp_path, capsys, labe
     assert (out / "confusion.png").stat().st_size > 1000 and (out / "confusion.txt").is_file()
     assert main(["evaluate", str(out), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
-    assert set(m) == {"accuracy", "macro_f1", "nll", "examples", "per_class"}
+    assert set(m) == {"accuracy", "macro_f1", "nll", "examples", "per_class", "confusion"}
     assert set(m["per_class"]) == {"it", "ja"}
+    cm = m["confusion"]  # rows true, columns predicted: its diagonal is the accuracy
+    assert sorted(cm["labels"]) == ["it", "ja"] and sum(map(sum, cm["counts"])) == m["examples"]
+    assert sum(cm["counts"][i][i] for i in range(2)) == round(m["accuracy"] * m["examples"])
     assert main(["predict", str(out), "rossi", "sato", "--top-k", "2", "--json"]) == 0
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == ["rossi", "sato"]

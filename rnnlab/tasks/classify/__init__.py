@@ -246,8 +246,9 @@ def _tok_labels(loaded: Loaded) -> tuple[Any, Any]:
 
 
 def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """{"accuracy", "macro_f1", "nll", "examples", "per_class"} on a file (`data`, in
-    `format`, default the run's) or on the run's own `split`."""
+    """{"accuracy", "macro_f1", "nll", "examples", "per_class", "confusion": {"labels",
+    "counts" (true label x predicted label)}} on a file (`data`, in `format`, default the
+    run's) or on the run's own `split`."""
     from rnnlab.data.batching import ClassBatches
 
     o = COMMANDS["evaluate"].bind(options)
@@ -267,7 +268,7 @@ def evaluate(loaded: Loaded, options: Mapping[str, Any] | None = None) -> dict[s
     y = labels.encode((lab for _, lab in exs), "--data label")
     b = ClassBatches([tok.encode(t) for t, _ in exs], y, cfg.train.eval_batch_size)
     r = report(loaded.model, b.epoch(0), labels.itos)
-    r.pop("confusion")
+    r["confusion"] = {"labels": list(labels.itos), "counts": r["confusion"]}  # rows: true
     return r
 
 
