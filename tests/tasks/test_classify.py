@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rnnlab.cli import main
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -142,3 +144,14 @@ def test_defaults_auto_and_fixed_on_texts_and_names(tmp_path, labeled_tsv):
             saved = {k: v for k, v in cfg[name][section].items() if k not in given[section]}
             assert saved == documented, (name, section)
     assert main(["evaluate", str(runs["auto"]), "--json"]) == 0
+
+
+@pytest.mark.parametrize(("which", "fitted"), [("none", set()),
+                                               ("counting", {"majority", "naive_bayes"})])
+def test_baselines_can_be_cut(tmp_path, capsys, labeled_tsv, which, fitted) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(labeled_tsv), *FAST, "--baselines", which,
+                 "--out", str(out)]) == 0
+    final = json.loads((out / "final.json").read_text())
+    assert set(final["baselines"]) == fitted
+    assert ("naive_bayes" in capsys.readouterr().out) == bool(fitted)

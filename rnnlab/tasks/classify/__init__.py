@@ -183,15 +183,15 @@ def report(model: nn.Module, batches: Any, labels: list[str]) -> dict[str, Any]:
     return {**r, "nll": nll / max(len(ys), 1)}
 
 
-def baselines(prepared: Prepared, level: str) -> dict[str, Any]:
-    """Majority class and multinomial naive Bayes (char 1-4-grams, or word 1-2-grams), fitted
-    on the training part, scored on the test part."""
+def baselines(prepared: Prepared, level: str, which: str = "all") -> dict[str, Any]:
+    """Majority class and multinomial naive Bayes (char 1-4-grams, or word 1-2-grams), and
+    NBSVM with `which` all, fitted on the training part, scored on the test part (none: {})."""
     from rnnlab.metrics import classification_report
     from rnnlab.models.naive_bayes import NaiveBayes, majority_class
 
     parts, labels = prepared.extra["parts"], prepared.extra["labels"]
     train, test = parts["train"], parts["test"]
-    if not test:
+    if not test or which == "none":
         return {}
     y_train = labels.encode(lab for _, lab in train)
     y_test = labels.encode(lab for _, lab in test)
@@ -207,7 +207,7 @@ def baselines(prepared: Prepared, level: str) -> dict[str, Any]:
                                       f"{nb.alpha:g} smoothing")
     from rnnlab.models import nbsvm
 
-    if nbsvm.available():  # the optional scikit-learn extra
+    if which == "all" and nbsvm.available():  # the optional scikit-learn extra
         svm = nbsvm.nbsvm_predict([t for t, _ in train], y_train, [t for t, _ in test],
                                   len(labels), level)
         r = classification_report(y_test, [int(p) for p in svm], labels.itos)
@@ -233,7 +233,7 @@ def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> d
         cm = result["test"]["confusion"]
         plot_confusion(cm, labels, out / "confusion.png")
         (out / "confusion.txt").write_text(confusion_text(cm, labels))
-    result["baselines"] = baselines(prepared, cfg.data.level)
+    result["baselines"] = baselines(prepared, cfg.data.level, cfg.data.baselines)
     return result
 
 

@@ -18,6 +18,11 @@ class DataConfig(LabeledDataConfig):
                            ge=2, le=100)
     fold: int | None = param(None, "with --cv: run only this fold (0-based) as the test part",
                              ge=0, le=99)
+    baselines: str = param("all", "baselines fitted on the same split and printed beside the "
+                           "model: all (majority, naive Bayes, and NBSVM where scikit-learn "
+                           "is installed), counting (majority and naive Bayes: NBSVM takes "
+                           "tens of CPU seconds on many classes), none",
+                           choices=("all", "counting", "none"))
     defaults: str = param("auto", "auto: the fields you do not set follow the best measured "
                           "recipe for the texts (several words per example: words, "
                           "bidirectional GRU with max pooling, dropout 0.5, word dropout, "
