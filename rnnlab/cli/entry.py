@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from rnnlab.cli.data import cmd_data
 from rnnlab.cli.gradcheck import cmd_gradcheck
@@ -27,8 +29,27 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     **{name: cmd_use for name in RUN_COMMANDS}}
 
 
+PACKAGE = Path(__file__).resolve().parents[1]  # rnnlab/
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: object = None, line: str | None = None) -> None:
+    """rnnlab's own warnings as one `warning: ...` line (a user of the command line has no
+    use for the source line that raised it); any other library's in Python's format."""
+    if Path(filename).resolve().is_relative_to(PACKAGE):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return HANDLERS[args.command_name](args)
     except PeerError:  # torchrun: rank 0 printed it

@@ -251,7 +251,8 @@ def discounts_of(adjusted: np.ndarray, modified: bool, order: int) -> np.ndarray
     if not (np.all(np.isfinite(d)) and np.all((d[1:] >= 0) & (d[1:] <= [1, 2, 3]))):
         warnings.warn(
             f"{order}-gram counts-of-counts {n[1:5].tolist()} give no valid Kneser-Ney "
-            f"discounts (small or artificial data); using lmplz's fallback {FALLBACK_DISCOUNTS}",
+            "discounts (too few n-grams seen 1 to 4 times: small data, or the unigrams of a "
+            f"character model, each seen often); using lmplz's fallback {FALLBACK_DISCOUNTS}",
             stacklevel=3,
         )
         d = np.array([0.0, *FALLBACK_DISCOUNTS]) if modified else np.array([0.0, *[0.5] * 3])

@@ -161,3 +161,20 @@ def test_diagnose_writes_gradient_flow(tmp_path, names_file, capsys):
     result = json.loads((tmp_path / "diag" / "gradient_flow.json").read_text())
     assert len(result["hidden_grad_norm"][0]) == 12
     assert (tmp_path / "diag" / "gradient_flow.png").stat().st_size > 1000
+
+
+def test_rnnlab_warnings_are_one_line_others_keep_their_format(capsys):
+    import warnings
+
+    from rnnlab.cli import entry
+
+    inside = str(entry.PACKAGE / "models" / "ngram.py")
+    entry._show_warning(UserWarning("discounts fell back"), UserWarning, inside, 173)
+    entry._show_warning(UserWarning("from elsewhere"), UserWarning, "/other/lib.py", 9, None,
+                        "x = 1")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "warning: discounts fell back"
+    assert err[1:] == warnings.formatwarning("from elsewhere", UserWarning, "/other/lib.py", 9,
+                                             "x = 1").splitlines()
+    before = warnings.showwarning
+    assert entry.main(["data", "list"]) == 0 and warnings.showwarning is before  # restored
