@@ -200,3 +200,32 @@ def test_word_options_and_the_eng_fra_config_keep_words(shared_dataset):
     cfg, _ = make_config("translate", load_toml(root / "configs" / "translate.toml"),
                          {"data": {"data": str(PAIRS)}})
     assert cfg.data.subword == "bpe" and not cfg.model.input_feeding
+
+
+def test_the_beam_test_bleu_keeps_within_a_time_budget() -> None:
+    from rnnlab.runconfig import default_config
+    from rnnlab.tasks.translate import BEAM_COST, BEAM_SHARE, beam_over_budget
+
+    cfg = default_config("translate")
+    cfg.train.max_time, cfg.explicit = 8.0, frozenset({"train.max_time"})
+    ok = BEAM_SHARE * 8.0 / BEAM_COST  # the greedy time whose beam pass just fits
+    assert beam_over_budget(cfg, 0.9 * ok) is None
+    note = beam_over_budget(cfg, 1.1 * ok)
+    assert note and "--final-beams 5" in note and "rnnlab evaluate" in note
+    cfg.explicit = frozenset({"train.max_time", "model.final_beams"})  # asked for: kept
+    assert beam_over_budget(cfg, 100.0) is None
+    cfg.train.max_time, cfg.explicit = None, frozenset()  # no budget: the beam runs
+    assert beam_over_budget(cfg, 100.0) is None
+
+
+def test_a_short_budget_scores_greedily_and_says_so(tmp_path, capsys, monkeypatch) -> None:
+    import rnnlab.tasks.translate as translate
+
+    monkeypatch.setattr(translate, "BEAM_COST", 1e9)  # any beam pass is over the budget
+    flags = [f for f in TINY if f not in ("--final-beams", "2")]
+    out = tmp_path / "run"
+    assert main(["train", *flags, "--max-time", "60", "--max-steps", "2", "--eval-every", "2",
+                 "--out", str(out)]) == 0
+    final = json.loads((out / "final.json").read_text())
+    assert "test_greedy" in final and not any(k.startswith("test_beam") for k in final)
+    assert "no test BLEU with beam 5" in capsys.readouterr().out

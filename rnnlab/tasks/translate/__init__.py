@@ -15,6 +15,7 @@ with `decoding.py` (greedy, sampling, batched beam search); see tasks/translate_
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,18 +241,42 @@ def finish(cfg: RunConfig, prepared: Prepared, model: nn.Module, out: Path) -> d
                      cfg.train.eval_batch_size)
         result["test_nll"] = evaluate(model, tb.epoch(0))
         toks = (prepared.extra["src_tokenizer"], prepared.extra["tgt_tokenizer"])
-        runs = [("greedy", "greedy", 1)]
-        if cfg.model.final_beams:
-            runs.append((f"beam{cfg.model.final_beams}", "beam_search", cfg.model.final_beams))
         columns_out: dict[str, list[str]] = {}
-        for name, strategy, k in runs:
-            result[f"test_{name}"], columns_out[name] = score_part(model, toks, test, strategy,
-                                                                   k, buckets=True)
+        clock = time.process_time if cfg.train.clock == "cpu" else time.perf_counter
+        t0 = clock()
+        result["test_greedy"], columns_out["greedy"] = score_part(
+            model, toks, test, "greedy", 1, buckets=True)
+        k = cfg.model.final_beams
+        skip = k and beam_over_budget(cfg, clock() - t0)
+        if skip:
+            result["notes"] = [skip]
+        elif k:
+            result[f"test_beam{k}"], columns_out[f"beam{k}"] = score_part(
+                model, toks, test, "beam_search", k, buckets=True)
         lines = ["source\treference\t" + "\t".join(columns_out)]
         lines += ["\t".join([s, t, *(h[i] for h in columns_out.values())])
                   for i, (s, t) in enumerate(test)]
         (out / "test_translations.tsv").write_text("\n".join(lines) + "\n")
     return result
+
+
+BEAM_SHARE = 0.25  # of --max-time, at most, for the test BLEU with a beam after training
+BEAM_COST = 4.0  # beam 5 / greedy time on a test part (14.8 / 4.0 ms a sentence, eng-fra)
+
+
+def beam_over_budget(cfg: RunConfig, greedy_seconds: float) -> str | None:
+    """A note when the test BLEU with --final-beams K would take more than BEAM_SHARE of a
+    --max-time budget that the user did not pair with an explicit --final-beams (estimated as
+    BEAM_COST * K / 5 times the greedy pass): an 8-second budget ran 3 minutes of beams."""
+    k, max_time = cfg.model.final_beams, cfg.train.max_time
+    if not max_time or "model.final_beams" in set(cfg.explicit or ()):
+        return None
+    estimate = greedy_seconds * BEAM_COST * k / 5
+    if estimate <= BEAM_SHARE * max_time:
+        return None
+    return (f"note: no test BLEU with beam {k}: it would take about {estimate:.0f} s, over "
+            f"{BEAM_SHARE:.0%} of --max-time {max_time:g}; give --final-beams {k} to have it, "
+            f"or run `rnnlab evaluate RUN --strategy beam_search --num-beams {k}`")
 
 
 # -- using a trained model -------------------------------------------------------------------
@@ -461,7 +486,8 @@ def describe(final: dict[str, Any]) -> list[str]:
         lines += [f"test {key[5:]:<7} {fmt(final[key])}", *describe_buckets(final[key])]
     if decoded:
         lines.append(f"sacreBLEU signature: {final[decoded[0]]['signature']}")
-    return lines
+    notes: list[str] = final.get("notes", [])
+    return lines + notes
 
 
 def default_out_name(cfg: RunConfig) -> str:
