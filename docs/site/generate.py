@@ -41,10 +41,16 @@ def commands_page() -> str:
     return "\n".join(parts)
 
 
-def api_page() -> str:
+def public_by_module() -> dict[str, list[str]]:
+    """The public names of `rnnlab`, by the module that defines each."""
     by_module: dict[str, list[str]] = defaultdict(list)
     for name in rnnlab.__all__:
         by_module[rnnlab._EXPORTS[name]].append(name)
+    return by_module
+
+
+def api_page() -> str:
+    by_module = public_by_module()
     parts = ["# Python API reference", "",
              "Every public name of `rnnlab` (`rnnlab.__all__`), importable as "
              "`from rnnlab import NAME`, grouped by the module that defines it; generated from "
@@ -71,9 +77,7 @@ def modules() -> list[str]:
 def module_pages() -> None:
     """A page per module. Public names are documented on the API page only (one anchor per
     object); a module page lists them with a link there."""
-    public: dict[str, list[str]] = defaultdict(list)
-    for name in rnnlab.__all__:
-        public[rnnlab._EXPORTS[name]].append(name)
+    public = public_by_module()
     index = ["# Source modules", "",
              "One page per module of the package, with its docstring (what it does, with the "
              "shapes of its data) and its documented functions and classes; the public names "
