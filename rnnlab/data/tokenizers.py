@@ -275,6 +275,16 @@ class LabelVocab:
 DIRECTIONS = ("l2r", "r2l")
 
 
+def unk_untrained(data: object) -> bool:
+    """Whether a run's vocabulary (its data config: level, min_freq, max_vocab) holds every
+    character of its training text, so `<unk>` never occurred in training: a character
+    vocabulary that --min-freq and --max-vocab did not cut. Such a model refuses unseen
+    characters, and its samplers never emit `<unk>`. (At word level unseen words are normal
+    and read as `<unk>`.)"""
+    return (getattr(data, "level", "word") != "word" and getattr(data, "min_freq", 1) == 1
+            and getattr(data, "max_vocab", None) is None)
+
+
 def fit_tokenizer(
     train: list[str] | str, level: Level, min_freq: int = 1, max_vocab: int | None = None
 ) -> Tokenizer:

@@ -242,6 +242,7 @@ def export(run: str | Path, out: str | Path, fmt: str = "onnx") -> dict[str, Any
     if fmt not in FORMATS:
         raise RnnlabError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     onnx, _ = _onnx()
+    from rnnlab.data.tokenizers import unk_untrained
     from rnnlab.run import load
 
     loaded = load(run)
@@ -259,10 +260,7 @@ def export(run: str | Path, out: str | Path, fmt: str = "onnx") -> dict[str, Any
         meta["state_batch_dims"] = spec["state_dims"]
         meta["initial_state"] = _initial_state(model)
         meta["bos"] = getattr(loaded.cfg.data, "format", "lines") != "text"
-        d = loaded.cfg.data  # a character vocabulary cut by nothing never trained <unk>
-        meta["block_unk"] = (getattr(d, "level", "word") != "word"
-                             and getattr(d, "min_freq", 1) == 1
-                             and getattr(d, "max_vocab", None) is None)
+        meta["block_unk"] = unk_untrained(loaded.cfg.data)  # as rnnlab's own samplers
     _write(onnx, spec, out, meta)
     result = {"path": str(out), "kind": spec["kind"], "inputs": spec["inputs"],
               "outputs": spec["outputs"]}

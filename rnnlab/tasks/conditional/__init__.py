@@ -201,13 +201,11 @@ def generate(loaded: Loaded, condition: str, dc: DecodeConfig, num: int, prompt:
 
     import torch
 
-    from rnnlab.data.tokenizers import BOS_ID
+    from rnnlab.data.tokenizers import BOS_ID, unk_untrained
     from rnnlab.decoding import generate as decode
 
     dc.check()
-    d = loaded.cfg.data
-    if d.level != "word" and d.min_freq == 1 and d.max_vocab is None:  # <unk> never trained
-        dc = dataclasses.replace(dc, block_unk=True)
+    dc = dataclasses.replace(dc, block_unk=dc.block_unk or unk_untrained(loaded.cfg.data))
     tok, labels = _tok_labels(loaded)
     if not condition:
         raise RnnlabError(f"--condition is needed: one of {', '.join(labels.itos[:20])}")

@@ -412,8 +412,9 @@ def unk_allowed(cfg: RunConfig) -> bool:
     """Whether text a user gives may hold tokens outside the vocabulary (read as `<unk>`):
     always at word level, where unseen words are normal; at character level only when the
     vocabulary was cut by choice (--min-freq, --max-vocab), so `<unk>` was trained."""
-    d = cfg.data
-    return d.level == "word" or d.min_freq > 1 or d.max_vocab is not None
+    from rnnlab.data.tokenizers import unk_untrained
+
+    return not unk_untrained(cfg.data)
 
 
 def encode_user(tok: Tokenizer, cfg: RunConfig, text: str, what: str) -> list[int]:
